@@ -1,0 +1,45 @@
+# The README's commands. Every target first makes sure .venv matches requirements.lock.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+
+# Telemetry off in everything we start; nothing reaches out for weights at import time.
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export DO_NOT_TRACK := 1
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test test-all lint format setup lock
+
+## run: set up .venv if needed, check params.yaml, then run the whole DVC pipeline
+run: setup
+	genbench validate --params params.yaml
+	dvc repro
+
+## test: set up .venv if needed, then run the test suite (the slow and gpu tests are excluded)
+test: setup
+	python -m pytest
+
+## test-all: the whole suite, slow tests included
+test-all: setup
+	python -m pytest -m "not gpu"
+
+## lint: ruff (lint + format check) and the import-linter contracts
+lint: setup
+	ruff check .
+	ruff format --check .
+	lint-imports
+
+## format: apply ruff's formatting and safe fixes
+format: setup
+	ruff check --fix .
+	ruff format .
+
+setup:
+	@scripts/setup_venv.sh
+
+## lock: re-resolve requirements.in into requirements.lock (then commit both)
+lock:
+	scripts/lock.sh

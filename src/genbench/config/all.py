@@ -1,0 +1,24 @@
+"""The whole params.yaml as one model, for `genbench validate` (stages load only their sections)."""
+
+from pathlib import Path
+from typing import Any
+
+from genbench.config.base import Seed, read_yaml, validate_value
+from genbench.config.data import DataParams
+from genbench.errors import ParamsError
+
+# Every top-level key and its schema; later sections (gan, vae, ddpm, evaluate, report) join here.
+SCHEMAS: dict[str, Any] = {"seed": Seed, "data": DataParams}
+
+
+def validate_params(path: str | Path) -> dict[str, Any]:
+    """Validate every section of a params file; unknown top-level keys are refused too."""
+    raw = read_yaml(path)
+    unknown = sorted(set(raw) - set(SCHEMAS))
+    if unknown:
+        raise ParamsError(
+            f"{path}: {unknown[0]}: unknown top-level key; allowed: {', '.join(SCHEMAS)}"
+        )
+    if "seed" not in raw:
+        raise ParamsError(f"{path}: seed: required key is missing")
+    return {key: validate_value(path, key, raw.get(key), schema) for key, schema in SCHEMAS.items()}

@@ -1,0 +1,207 @@
+"""Readers for what `download` put in the raw folder: digits, IDX (mnist/fashion_mnist), CIFAR-10
+pickle batches, and a folder of images. Each returns a RawDataset; nothing is resized here.
+"""
+
+import gzip
+import json
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from genbench.errors import DataError
+
+# File names inside the raw folder, shared with download.py.
+SOURCE_FILE = "source.json"  # {"source": name}: which source filled the folder
+DIGITS_FILE = "digits.npz"
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST = ("test_batch",)
+FOLDER_DIR = "images"
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+@dataclass
+class RawDataset:
+    """Images as the source gives them, before resizing and splitting."""
+
+    # (N, H, W, C) uint8 when all images share a shape, else a list of (H, W, C) uint8 arrays.
+    images: np.ndarray | list[np.ndarray]
+    labels: np.ndarray | None  # (N,) int64, None when the source has no labels
+    classes: list[str]
+    is_test: np.ndarray | None = None  # (N,) bool for sources with an official split
+    bad_files: list[str] = field(default_factory=list)
+
+
+def read_digits(raw_dir: Path) -> RawDataset:
+    """scikit-learn's 8×8 digits, stored by download as values 0..16; scaled here to 0..255."""
+    with np.load(raw_dir / DIGITS_FILE) as data:
+        images = np.rint(data["images"].astype(np.float64) * (255.0 / 16.0)).astype(np.uint8)
+        labels = data["labels"].astype(np.int64)
+    return RawDataset(images[..., None], labels, [str(i) for i in range(10)])
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (the MNIST format: magic, big-endian dims, then unsigned bytes)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise DataError(f"{path} not found; run `dvc repro download`") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic {data[:4].hex()})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(dims))
+    if len(data) != expected:
+        raise DataError(f"{path}: {len(data)} bytes, expected {expected} for shape {dims}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx_dataset(raw_dir: Path, classes: tuple[str, ...]) -> RawDataset:
+    """MNIST-format data with its official train/test split."""
+    parts = {
+        s: (read_idx(raw_dir / im), read_idx(raw_dir / lb)) for s, (im, lb) in IDX_FILES.items()
+    }
+    for split, (images, labels) in parts.items():
+        if images.ndim != 3 or labels.shape != (images.shape[0],):
+            raise DataError(
+                f"{raw_dir}: {split} images {images.shape} and labels {labels.shape} disagree"
+            )
+    images = np.concatenate([parts["train"][0], parts["test"][0]])[..., None]
+    labels = np.concatenate([parts["train"][1], parts["test"][1]]).astype(np.int64)
+    is_test = np.arange(len(labels)) >= len(parts["train"][1])
+    return RawDataset(images, labels, list(classes), is_test)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch: (N, 32, 32, 3) uint8 images and (N,) labels."""
+    try:
+        with open(path, "rb") as handle:
+            # The official format is a pickle; download verified the archive's md5 first.
+            batch = pickle.load(handle, encoding="latin1")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except FileNotFoundError:
+        raise DataError(f"{path} not found; run `dvc repro download`") from None
+    except (pickle.UnpicklingError, KeyError, EOFError, TypeError) as err:
+        raise DataError(f"{path}: not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise DataError(f"{path}: data {data.shape} / labels {labels.shape} are not CIFAR-10's")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def read_cifar10(raw_dir: Path) -> RawDataset:
+    """CIFAR-10 python batches with the official 50k/10k split."""
+    root = raw_dir / CIFAR_DIR
+    train = [_read_cifar_batch(root / name) for name in CIFAR_TRAIN]
+    test = [_read_cifar_batch(root / name) for name in CIFAR_TEST]
+    with open(root / "batches.meta", "rb") as handle:
+        classes = list(pickle.load(handle, encoding="latin1")["label_names"])
+    images = np.concatenate([b[0] for b in train + test])
+    labels = np.concatenate([b[1] for b in train + test])
+    is_test = np.arange(len(labels)) >= sum(len(b[1]) for b in train)
+    return RawDataset(images, labels, classes, is_test)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, bool]:
+    """Decode one image to (H, W, C) uint8; returns (array, is_gray)."""
+    with Image.open(path) as image:
+        image.load()
+        gray = image.mode in GRAY_MODES
+        converted = image.convert("L" if gray else "RGB")
+    array = np.array(converted, dtype=np.uint8)  # a writable copy
+    return (array[..., None] if gray else array), gray
+
+
+def read_folder(raw_dir: Path, max_bad_fraction: float) -> RawDataset:
+    """Images under raw_dir/images; class subfolders (one level) give labels.
+
+    Undecodable files are collected by name; the read fails when their share of all image files
+    exceeds max_bad_fraction. Mixed gray and colour images become 3-channel.
+    """
+    root = raw_dir / FOLDER_DIR
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = [
+        p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    if not files:
+        raise DataError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    nested = {p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1}
+    loose = [p.name for p in files if p.parent == root]
+    if nested and loose:
+        raise DataError(
+            f"{root}: images both in class subfolders and at the top ({loose[0]}, ...); "
+            "put every image in a class subfolder, or none"
+        )
+    classes = sorted(nested)
+    decoded, labels, bad = [], [], []
+    for path in files:
+        try:
+            decoded.append(_decode(path))
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+            bad.append(str(path.relative_to(root)))
+            continue
+        if classes:
+            labels.append(classes.index(path.relative_to(root).parts[0]))
+    if bad:
+        shown = ", ".join(bad[:10]) + (", ..." if len(bad) > 10 else "")
+        print(
+            f"warning: {len(bad)} of {len(files)} image files could not be read: {shown}",
+            file=sys.stderr,
+        )
+    if len(bad) > max_bad_fraction * len(files):
+        raise DataError(
+            f"{root}: {len(bad)} of {len(files)} image files are unreadable "
+            f"({len(bad) / len(files):.1%} > data.max_bad_fraction = {max_bad_fraction}); "
+            f"fix or remove them (first: {bad[0]}) or raise data.max_bad_fraction"
+        )
+    any_color = any(not gray for _, gray in decoded)
+    images = [np.repeat(a, 3, axis=2) if any_color and a.shape[2] == 1 else a for a, _ in decoded]
+    return RawDataset(
+        images, np.asarray(labels, np.int64) if classes else None, classes, bad_files=bad
+    )
+
+
+def read_raw(raw_dir: str | Path, source: str, max_bad_fraction: float = 0.0) -> RawDataset:
+    """Read the raw folder that `download` wrote for `source`."""
+    raw_dir = Path(raw_dir)
+    _check_raw_source(raw_dir, source)
+    if source == "digits":
+        return read_digits(raw_dir)
+    if source == "mnist":
+        return read_idx_dataset(raw_dir, MNIST_CLASSES)
+    if source == "fashion_mnist":
+        return read_idx_dataset(raw_dir, FASHION_CLASSES)
+    if source == "cifar10":
+        return read_cifar10(raw_dir)
+    if source == "folder":
+        return read_folder(raw_dir, max_bad_fraction)
+    raise DataError(f"unknown data.source {source!r}")
+
+
+def _check_raw_source(raw_dir: Path, source: str) -> None:
+    """Refuse a raw folder that `download` filled for another source, or never filled."""
+    try:
+        found = json.loads((raw_dir / SOURCE_FILE).read_text())["source"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        raise DataError(f"{raw_dir} holds no downloaded data; run `dvc repro download`") from None
+    if found != source:
+        raise DataError(
+            f"{raw_dir} holds {found!r} but data.source is {source!r}; run `dvc repro download`"
+        )
