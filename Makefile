@@ -17,6 +17,8 @@ export PATH := $(BIN):$(PATH)
 run: setup
 	genbench validate --params params.yaml
 	dvc repro
+	@echo "done. samples: models/*/samples.png, data/prepared/samples.png; curves: .venv/bin/dvc plots show;"
+	@echo "runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db (see README, 'Looking at the results')"
 
 ## test: set up .venv if needed, then run the test suite (the slow and gpu tests are excluded)
 test: setup

@@ -1,14 +1,30 @@
-"""The `genbench` command: `genbench validate [--params params.yaml]`."""
+"""The `genbench` command: `genbench validate`, `genbench sample`."""
 
 import argparse
+import math
+from pathlib import Path
 
 from genbench.config.all import validate_params
-from genbench.errors import run_stage
+from genbench.errors import GenbenchError, run_stage
+from genbench.imaging import save_grid
+from genbench.training.outputs import load_model, sample_images
+from genbench.training.runtime import resolve_device
 
 
 def _validate(args: argparse.Namespace) -> None:
     params = validate_params(args.params)
     print(f"{args.params}: ok ({', '.join(params)})")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    if args.n < 1:
+        raise GenbenchError(f"--n = {args.n}: must be at least 1")
+    family, net, config = load_model(args.model, resolve_device(args.device))
+    seed = config["seed"] if args.seed is None else args.seed
+    images = sample_images(family, net, args.n, seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_grid(images, args.out, nrow=math.ceil(math.sqrt(args.n)))
+    print(f"sample: {args.n} images from {args.model} (seed {seed}) -> {args.out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     validate.set_defaults(func=_validate)
+    sample = commands.add_parser("sample", help="draw a grid of images from a trained model")
+    sample.add_argument("--model", required=True, help="trained model folder, e.g. models/gan")
+    sample.add_argument("--n", type=int, default=64, help="number of images (default: %(default)s)")
+    sample.add_argument("--out", required=True, help="PNG file to write")
+    sample.add_argument(
+        "--seed", type=int, default=None, help="noise seed (default: the run's seed)"
+    )
+    sample.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N (default: %(default)s)"
+    )
+    sample.set_defaults(func=_sample)
     return parser
 
 

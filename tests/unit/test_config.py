@@ -36,6 +36,19 @@ MALFORMED = [
     ({"data.source": "folder"}, "data.folder", "needs data.folder"),
     ({"data": [1, 2]}, "data", "mapping"),
     ({"gan_typo": {"z_dim": 3}}, "gan_typo", "unknown top-level key"),
+    ({"gan.z_dim": 0}, "gan.z_dim", "greater than or equal to 1"),
+    ({"gan.widths": []}, "gan.widths", "at least 1"),
+    ({"gan.widths": [64, -1]}, "gan.widths.1", "greater than or equal to 1"),
+    ({"gan.lr_g": 0}, "gan.lr_g", "greater than 0"),
+    ({"gan.steps": 0}, "gan.steps", "greater than or equal to 1"),
+    ({"gan.device": "tpu"}, "gan.device", "pattern"),
+    ({"gan.precision": "fp16"}, "gan.precision", "'fp32' or 'bf16'"),
+    ({"gan.compile": "yes"}, "gan.compile", "boolean"),
+    ({"gan.lr": 0.001}, "gan.lr", "unknown key"),
+    ({"vae.reconstruction_loss": "l1"}, "vae.reconstruction_loss", "'bce' or 'mse'"),
+    ({"vae.beta": -1.0}, "vae.beta", "greater than or equal to 0"),
+    ({"vae.ema_decay": 1.0}, "vae.ema_decay", "less than 1"),
+    ({"vae.batch_size": 0}, "vae.batch_size", "greater than or equal to 1"),
 ]
 
 
@@ -97,10 +110,20 @@ def test_cli_exits_2_with_one_line_and_touches_nothing(write_params, tmp_path, r
     out.mkdir()
     (out / "keep.txt").write_text("old output")
     result = subprocess.run(
-        [sys.executable, str(repo_root / "stages/preprocess.py"), "--params", str(path),
-         "--raw", str(tmp_path / "raw"), "--out", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(repo_root / "stages/preprocess.py"),
+            "--params",
+            str(path),
+            "--raw",
+            str(tmp_path / "raw"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "data.image_size = 3" in lines[0]

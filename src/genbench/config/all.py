@@ -5,10 +5,11 @@ from typing import Any
 
 from genbench.config.base import Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
+from genbench.config.train import GanParams, VaeParams
 from genbench.errors import ParamsError
 
-# Every top-level key and its schema; later sections (gan, vae, ddpm, evaluate, report) join here.
-SCHEMAS: dict[str, Any] = {"seed": Seed, "data": DataParams}
+# Every top-level key and its schema; later sections (ddpm, evaluate, report) join here.
+SCHEMAS: dict[str, Any] = {"seed": Seed, "data": DataParams, "gan": GanParams, "vae": VaeParams}
 
 
 def validate_params(path: str | Path) -> dict[str, Any]:

@@ -4,6 +4,8 @@ Each stage loads only the sections it reads, so its DVC code deps stay exact; `g
 checks the whole file (config/all.py) before `make run` lets DVC touch any output.
 """
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,3 +98,13 @@ def load_params(path: str | Path, **schemas: Any) -> dict[str, Any]:
             raise ParamsError(f"{path}: {key}: required key is missing")
         out[key] = validate_value(path, key, raw.get(key), schema)
     return out
+
+
+def params_hash(values: Any) -> str:
+    """sha256 of a JSON-able structure (pydantic models dumped first), key order ignored."""
+
+    def plain(value: Any) -> Any:
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+    text = json.dumps(values, sort_keys=True, default=plain)
+    return hashlib.sha256(text.encode()).hexdigest()

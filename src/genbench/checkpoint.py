@@ -1,0 +1,60 @@
+"""The only module that calls torch.save / torch.load: atomic writes, weights_only reads."""
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.errors import GenbenchError
+
+
+class CheckpointError(GenbenchError):
+    """A checkpoint or weights file is missing or cannot be read safely."""
+
+
+def save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """torch.load with weights_only=True (tensors, dicts, lists, numbers, strings only)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise CheckpointError(f"{path} cannot be loaded ({type(err).__name__}: {err})") from None
+
+
+def source_fingerprint(*extra_files: str | Path) -> str:
+    """sha256 over the genbench source files this process imported (plus extra_files).
+
+    Part of a run's resume hash: a checkpoint made by other code is never resumed, so editing a
+    model or the engine retrains from scratch, as DVC's rerun of the stage promises.
+    """
+    files = sorted(
+        Path(m.__file__)
+        for m in list(sys.modules.values())
+        if m.__name__.startswith("genbench") and getattr(m, "__file__", None)
+    )
+    digest = hashlib.sha256()
+    for path in [*files, *map(Path, extra_files)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Pure nn.Modules and losses: no disk, no tracking, no params files."""

@@ -1,0 +1,20 @@
+"""Image-size arithmetic shared by the convolutional families."""
+
+import math
+
+
+def doublings(image_size: int) -> int:
+    """How many 2× steps lead from 4×4 to image_size; raises ValueError when none fits."""
+    steps = math.log2(image_size / 4) if image_size >= 8 else 0.5
+    if not steps.is_integer() or not 1 <= steps <= 4:
+        raise ValueError(f"image_size must be 8, 16, 32 or 64 for these models, got {image_size}")
+    return int(steps)
+
+
+def check_widths(widths: list[int], image_size: int) -> None:
+    """One width per 2× step between 4×4 and image_size, or a ValueError saying how many."""
+    if len(widths) != doublings(image_size):
+        raise ValueError(
+            f"widths has {len(widths)} entries but image_size {image_size} needs "
+            f"{doublings(image_size)} (one per 2× step between 4×4 and the image size)"
+        )

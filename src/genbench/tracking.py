@@ -1,0 +1,155 @@
+"""The only module that imports mlflow: one run per trained model, grouped per pipeline run.
+
+Grouping: every run carries the tag `genbench.pipeline_id`, shared by the stages of one
+`make run` / `dvc repro` (GENBENCH_PIPELINE_ID when set, else a hash of the git commit and
+params.yaml). A shared tag rather than a parent run, because stages are separate processes that
+DVC may rerun alone: a tag needs no stage to create a parent first, and the MLflow UI filters on
+it (`tags.genbench.pipeline_id = '...'`).
+"""
+
+import hashlib
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from genbench.errors import GenbenchError
+
+EXPERIMENT = "genbench"
+DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default: a file in the project root
+
+
+class TrackingError(GenbenchError):
+    """The configured MLflow tracking server cannot be reached."""
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else MLflow's default sqlite file in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in one line, before any training, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingError(
+            f"MLflow tracking server {uri} is unreachable ({reason}); start it "
+            f"(`mlflow server --host 127.0.0.1 --port ...`) or unset MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def git_commit() -> str:
+    """HEAD's sha, with `-dirty` when the work tree has changes; `unknown` outside git."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def pipeline_id(params_file: str | Path) -> str:
+    """The id shared by the runs of one pipeline execution (see the module docstring)."""
+    if os.environ.get("GENBENCH_PIPELINE_ID"):
+        return os.environ["GENBENCH_PIPELINE_ID"]
+    text = git_commit() + Path(params_file).read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"prefix.a.b": 1}; lists become their string form."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else key
+        flat.update(flatten(name, value) if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def start_run(
+    name: str, params: dict[str, Any], tags: dict[str, str], resume_id: str | None
+) -> str:
+    """Start (or, after a resumed training, reopen) the model's run; returns its id."""
+    uri = tracking_uri()
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    if resume_id:
+        try:
+            if MlflowClient().get_run(resume_id).info.status != "FINISHED":
+                return mlflow.start_run(run_id=resume_id).info.run_id
+        except MlflowException:
+            pass  # the run was deleted, or lives in another store: start a new one
+    mlflow.set_experiment(EXPERIMENT)
+    run = mlflow.start_run(run_name=name, tags=tags)
+    mlflow.log_params(flatten("", params))
+    return run.info.run_id
+
+
+def start_training_run(
+    model: str, params_file: str | Path, config: dict, run_hash: str, workdir: Path
+) -> str:
+    """Start `model`'s run with its tags, or reopen the one a resumed training began.
+
+    Logged params: the model's section (`gan.lr_g`, ...), `data.*` and `seed`, from the config
+    that is also written to the model folder.
+
+    The run id is kept in workdir (beside the checkpoints) so a killed and resumed training logs
+    into one run.
+    """
+    id_file = workdir / "mlflow_run_id"
+    resume_id = id_file.read_text().strip() if id_file.exists() else None
+    tags = {
+        "genbench.family": model,
+        "genbench.git_commit": git_commit(),
+        "genbench.dvc_stage": f"train@{model}",
+        "genbench.params_hash": run_hash,
+        "genbench.pipeline_id": pipeline_id(params_file),
+    }
+    run_params = {model: config["params"], "data": config["data"], "seed": config["seed"]}
+    run_id = start_run(model, run_params, tags, resume_id)
+    workdir.mkdir(parents=True, exist_ok=True)
+    id_file.write_text(run_id)
+    return run_id
+
+
+def log_metrics(values: dict[str, float], step: int) -> None:
+    """Per-step metrics into the active run (the engine's log_metrics callable)."""
+    mlflow.log_metrics(values, step=step)
+
+
+def log_artifacts(folder: str | Path) -> None:
+    """Every file of a folder into the active run's artifacts."""
+    mlflow.log_artifacts(str(folder))
+
+
+def end_run(ok: bool) -> None:
+    """Close the active run as FINISHED or FAILED."""
+    if mlflow.active_run() is not None:
+        mlflow.end_run("FINISHED" if ok else "FAILED")
+
+
+def run_record() -> dict[str, str]:
+    """What later stages need to add to the active run: its id, experiment and store."""
+    run = mlflow.active_run()
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "tracking_uri": mlflow.get_tracking_uri(),
+    }

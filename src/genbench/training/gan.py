@@ -1,0 +1,123 @@
+"""DCGAN family: the training step and how to build and sample it."""
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import update_bn
+
+from genbench.config.train import GanParams
+from genbench.models.dcgan import Discriminator, Generator, discriminator_loss, generator_loss
+from genbench.training.engine import Parts
+
+PARAMS = GanParams
+
+
+@dataclass
+class GanStepOut:
+    """Losses of one step (detached) and the discriminator's mean belief on real and fake."""
+
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    d_real: torch.Tensor
+    d_fake: torch.Tensor
+
+
+@contextlib.contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """Inside: net's weights need no gradients, and a DDP-wrapped net does not sync any.
+
+    The generator's update backpropagates through the discriminator only for d loss / d fake;
+    skipping the discriminator's weight gradients there saves work and changes no result.
+    """
+    params = [p for p in net.parameters() if p.requires_grad]
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        with net.no_sync() if hasattr(net, "no_sync") else contextlib.nullcontext():
+            yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
+
+
+def gan_step(
+    g: nn.Module,
+    d: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    z_dim: int,
+) -> GanStepOut:
+    """One alternating update (Goodfellow et al. 2014, Alg. 1, k = 1): D, then G."""
+    z = torch.randn(len(real), z_dim, device=real.device)
+    fake = g(z)  # (B, C, H, W) in [-1, 1]
+    real_logits, fake_logits = d(real), d(fake.detach())  # separate batches, as in DCGAN
+    loss_d = discriminator_loss(real_logits, fake_logits)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    with frozen(d):
+        loss_g = generator_loss(d(fake))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+    opt_g.step()
+    return GanStepOut(
+        loss_d.detach(),
+        loss_g.detach(),
+        torch.sigmoid(real_logits.detach()).mean(),
+        torch.sigmoid(fake_logits.detach()).mean(),
+    )
+
+
+def build_generating(params: GanParams, channels: int, image_size: int) -> Generator:
+    """The network that makes images: the generator."""
+    return Generator(params.z_dim, params.widths, channels, image_size)
+
+
+def build(params: GanParams, channels: int, image_size: int) -> Parts:
+    """Generator, discriminator and their Adam optimizers (betas (0.5, 0.999), as in DCGAN)."""
+    g = build_generating(params, channels, image_size)
+    d = Discriminator(params.widths, channels, image_size)
+    opt_g = torch.optim.Adam(g.parameters(), lr=params.lr_g, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(d.parameters(), lr=params.lr_d, betas=(0.5, 0.999), fused=True)
+
+    def step(modules, optimizers, real):
+        out = gan_step(
+            modules["generator"],
+            modules["discriminator"],
+            optimizers["generator"],
+            optimizers["discriminator"],
+            real,
+            params.z_dim,
+        )
+        return {
+            "loss_d": out.loss_d,
+            "loss_g": out.loss_g,
+            "d_real": out.d_real,
+            "d_fake": out.d_fake,
+        }
+
+    def refresh_statistics(ema_generator: nn.Module) -> None:
+        """Batch-norm statistics for the averaged weights, from 32 batches of fresh noise."""
+        rng = torch.Generator().manual_seed(0)
+        device = next(ema_generator.parameters()).device
+        batches = [torch.randn(256, params.z_dim, generator=rng).to(device) for _ in range(32)]
+        update_bn(batches, ema_generator)
+
+    return Parts(
+        {"generator": g, "discriminator": d},
+        {"generator": opt_g, "discriminator": opt_d},
+        "generator",
+        step,
+        finalize_ema=refresh_statistics,
+    )
+
+
+@torch.no_grad()
+def sample(net: Generator, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n images (n, C, H, W) in [-1, 1] from z ~ N(0, I) drawn with `generator` (CPU)."""
+    z = torch.randn(n, net.z_dim, generator=generator)
+    return net(z.to(next(net.parameters()).device))

@@ -1,0 +1,60 @@
+"""VAE family: the training step and how to build and sample it."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genbench.config.train import VaeParams
+from genbench.models.vae import VAE, vae_loss
+from genbench.training.engine import Parts
+
+PARAMS = VaeParams
+
+
+@dataclass
+class VaeStepOut:
+    """Losses of one step (detached): total = reconstruction + beta * KL."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def vae_step(
+    vae: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, beta: float, recon: str
+) -> VaeStepOut:
+    """One gradient step on the negative ELBO with the reparameterisation trick."""
+    logits, mu, logvar = vae(images)
+    rec, kl = vae_loss(logits, images, mu, logvar, recon)
+    loss = rec + beta * kl
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return VaeStepOut(loss.detach(), rec.detach(), kl.detach())
+
+
+def build_generating(params: VaeParams, channels: int, image_size: int) -> VAE:
+    """The whole VAE: its decoder samples, its encoder reconstructs."""
+    return VAE(params.z_dim, params.widths, channels, image_size)
+
+
+def build(params: VaeParams, channels: int, image_size: int) -> Parts:
+    """The VAE and its Adam optimizer."""
+    vae = build_generating(params, channels, image_size)
+    opt = torch.optim.Adam(vae.parameters(), lr=params.lr, fused=True)  # one kernel per step
+
+    def step(modules, optimizers, images):
+        out = vae_step(
+            modules["vae"], optimizers["vae"], images, params.beta, params.reconstruction_loss
+        )
+        return {"loss": out.loss, "reconstruction": out.reconstruction, "kl": out.kl}
+
+    return Parts({"vae": vae}, {"vae": opt}, "vae", step)
+
+
+@torch.no_grad()
+def sample(net: VAE, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n images (n, C, H, W) in [-1, 1] decoded from the prior z ~ N(0, I)."""
+    z = torch.randn(n, net.z_dim, generator=generator)
+    return net.decode(z.to(next(net.parameters()).device))

@@ -1,0 +1,102 @@
+"""A tiny prepared dataset (digits at 8×8) and a runner for the real train stage."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genbench.config.data import DataParams
+from genbench.data.download import download
+from genbench.data.preprocess import preprocess
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+TINY = {
+    "seed": 0,
+    "data": {"source": "digits", "image_size": 8},
+    "gan": {
+        "steps": 40,
+        "batch_size": 16,
+        "z_dim": 8,
+        "widths": [16],
+        "checkpoint_every": 20,
+        "log_every": 10,
+        "device": "cpu",
+    },
+    "vae": {
+        "steps": 40,
+        "batch_size": 16,
+        "z_dim": 4,
+        "widths": [16],
+        "checkpoint_every": 20,
+        "log_every": 10,
+        "device": "cpu",
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Prepared digits at 8×8 (the real download + preprocess code)."""
+    root = tmp_path_factory.mktemp("tiny")
+    params = DataParams(source="digits", image_size=8)
+    download(params, root / "raw")
+    preprocess(root / "raw", root / "prepared", params, seed=0)
+    return root / "prepared"
+
+
+def tiny_params(tmp_path: Path, name: str = "params.yaml", **sections) -> Path:
+    """TINY with sections updated (e.g. gan={"steps": 10}), written to tmp_path/name."""
+    params = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
+    for section, values in sections.items():
+        params[section].update(values)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def train_cmd(model: str, params: Path, data: Path, root: Path, launcher=(sys.executable,)) -> list:
+    return [
+        *launcher,
+        str(ROOT / "stages/train.py"),
+        "--model",
+        model,
+        "--params",
+        str(params),
+        "--data",
+        str(data),
+        "--out",
+        str(root / "models" / model),
+        "--workdir",
+        str(root / "checkpoints" / model),
+    ]
+
+
+def stage_env(root: Path, tracking_uri: str | None = None) -> dict:
+    """Environment for a stage subprocess: MLflow logs to a sqlite file in root by default."""
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri or f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GENBENCH_PIPELINE_ID": "test-pipeline",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+def run_train(model, params, data, root, tracking_uri=None, launcher=(sys.executable,), check=True):
+    """Run the real train stage in a subprocess; returns the CompletedProcess."""
+    result = subprocess.run(
+        train_cmd(model, params, data, root, launcher),
+        cwd=root,
+        env=stage_env(root, tracking_uri),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
