@@ -1,12 +1,13 @@
-"""Training throughput: genbench's engine against the pytorch/examples way, same networks and batch.
+"""Training throughput: genbench's engine against the examples' way, same networks and batch.
 
-Baseline, as pytorch/examples trains DCGAN and VAE: a torchvision-style Dataset over the source
-images (the raw 8×8 digits) with per-image transforms (Resize, CenterCrop, ToTensor, Normalize),
-a shuffling DataLoader (`--workers`, 2 as in the DCGAN example), plain Adam (a loop over
-parameters), fp32 eager, NCHW, and the examples' step code. Ours: the engine with the params.yaml
-settings (in-memory uint8 batches, fused Adam, the family's step, EMA every step, a checkpoint at
-the end). Both train the same network classes with the same losses. Rounds alternate between the
-two; medians are reported. Usage:
+Baseline, as pytorch/examples trains DCGAN and VAE (and diffusers' train_unconditional example
+trains a DDPM): a torchvision-style Dataset over the source images (the raw 8×8 digits) with
+per-image transforms (Resize, CenterCrop, ToTensor, Normalize), a shuffling DataLoader
+(`--workers`, 2 as in the DCGAN example), plain Adam/AdamW (a loop over parameters), fp32 eager,
+NCHW, and the examples' step code. Ours: the engine with the params.yaml settings (in-memory
+uint8 batches, fused optimizers, the family's step, EMA every step, a final checkpoint). Both
+train the same network classes with the same losses. Rounds alternate between the two; medians
+are reported. Usage:
 
     .venv/bin/python benchmarks/train_throughput.py [--steps 200] [--rounds 3] [--workers 2]
 """
@@ -23,9 +24,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from genbench.config.base import load_params
-from genbench.config.train import GanParams, VaeParams
+from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.data.sources import read_raw
 from genbench.models.dcgan import Discriminator, Generator, discriminator_loss, generator_loss
+from genbench.models.ddpm import build_unet, make_scheduler
 from genbench.models.vae import VAE, vae_loss
 from genbench.training.engine import seed_everything, train
 from genbench.training.families import load_family
@@ -73,6 +75,18 @@ def examples_vae_step(vae, opt, images, beta, reconstruction):
     opt.step()
 
 
+def examples_ddpm_step(unet, opt, scheduler, images, grad_clip):
+    """diffusers' train_unconditional update: noise, random t, add_noise, MSE on eps, clip, step."""
+    noise = torch.randn_like(images)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(images),))
+    prediction = unet(scheduler.add_noise(images, noise, t), t).sample
+    loss = torch.nn.functional.mse_loss(prediction, noise)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), grad_clip)
+    opt.step()
+    opt.zero_grad()
+
+
 def baseline(name, params, images: list, size: int, steps: int, workers: int) -> float:
     """img/s of the pytorch/examples loop."""
     seed_everything(0)
@@ -84,6 +98,12 @@ def baseline(name, params, images: list, size: int, steps: int, workers: int) ->
         opt_g = torch.optim.Adam(g.parameters(), lr=params.lr_g, betas=(0.5, 0.999), **plain)
         opt_d = torch.optim.Adam(d.parameters(), lr=params.lr_d, betas=(0.5, 0.999), **plain)
         step = lambda batch: examples_gan_step(g, d, opt_g, opt_d, batch, params.z_dim)  # noqa: E731
+    elif name == "ddpm":
+        unet = build_unet(size, channels, params.block_widths, params.layers_per_block,
+                          params.attention_levels, params.dropout)  # fmt: skip
+        scheduler = make_scheduler(params.num_train_timesteps, params.beta_schedule, "epsilon")
+        opt = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=0.0, **plain)
+        step = lambda batch: examples_ddpm_step(unet, opt, scheduler, batch, params.grad_clip)  # noqa: E731
     else:
         vae = VAE(params.z_dim, params.widths, channels, size)
         opt = torch.optim.Adam(vae.parameters(), lr=params.lr, **plain)
@@ -121,8 +141,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="baseline DataLoader workers")
+    parser.add_argument("--families", nargs="+", default=["gan", "vae", "ddpm"])
+    parser.add_argument("--ddpm-steps", type=int, default=30, help="steps for the (slow) DDPM")
     args = parser.parse_args()
-    params = load_params(args.params, gan=GanParams, vae=VaeParams)
+    params = load_params(args.params, gan=GanParams, vae=VaeParams, ddpm=DdpmParams)
     size = 16
     raw = read_raw(args.raw, "digits")
     source = list(raw.images)  # (8, 8, 1) uint8 each
@@ -133,12 +155,13 @@ def main() -> None:
           f"at {size}px, {args.steps} steps x {args.rounds} rounds, baseline workers "
           f"{args.workers}")  # fmt: skip
     print(f"{'family':<8}{'baseline img/s':>16}{'genbench img/s':>16}{'ratio':>8}")
-    for name in ("gan", "vae"):
+    for name in args.families:
         cfg = params[name].model_copy(update={"device": "cpu"})
+        steps = args.ddpm_steps if name == "ddpm" else args.steps
         base, mine = [], []
         for _ in range(args.rounds):
-            base.append(baseline(name, cfg, source, size, args.steps, args.workers))
-            mine.append(ours(name, cfg, ours_images, args.steps))
+            base.append(baseline(name, cfg, source, size, steps, args.workers))
+            mine.append(ours(name, cfg, ours_images, steps))
         b, m = statistics.median(base), statistics.median(mine)
         print(f"{name:<8}{b:>16.0f}{m:>16.0f}{m / b:>7.2f}x")
 

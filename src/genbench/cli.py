@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from genbench.config.all import validate_params
+from genbench.config.base import validate_value
 from genbench.errors import GenbenchError, run_stage
 from genbench.imaging import save_grid
 from genbench.training.outputs import load_model, sample_images
@@ -19,9 +20,25 @@ def _validate(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise GenbenchError(f"--n = {args.n}: must be at least 1")
-    family, net, config = load_model(args.model, resolve_device(args.device))
+    family, net, params, config = load_model(args.model, resolve_device(args.device))
+    overrides = {
+        k: v
+        for k, v in (("sampler", args.sampler), ("sample_steps", args.steps), ("eta", args.eta))
+        if v is not None
+    }
+    if overrides and config["family"] != "ddpm":
+        raise GenbenchError(
+            f"--sampler/--steps/--eta apply to the ddpm only, not {config['family']}"
+        )
+    if overrides:
+        params = validate_value(
+            "--sampler/--steps/--eta",
+            config["family"],
+            {**params.model_dump(), **overrides},
+            family.PARAMS,
+        )
     seed = config["seed"] if args.seed is None else args.seed
-    images = sample_images(family, net, args.n, seed)
+    images = sample_images(family, net, params, args.n, seed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_grid(images, args.out, nrow=math.ceil(math.sqrt(args.n)))
     print(f"sample: {args.n} images from {args.model} (seed {seed}) -> {args.out}")
@@ -47,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:N (default: %(default)s)"
     )
+    sample.add_argument(
+        "--sampler", choices=("ddim", "ancestral"), help="ddpm: override the sampler"
+    )
+    sample.add_argument("--steps", type=int, help="ddpm: DDIM steps (default: ddpm.sample_steps)")
+    sample.add_argument("--eta", type=float, help="ddpm: DDIM eta (default: ddpm.eta)")
     sample.set_defaults(func=_sample)
     return parser
 

@@ -17,25 +17,13 @@ BIN = Path(sys.executable).parent
 TINY = {
     "seed": 0,
     "data": {"source": "digits", "image_size": 8},
-    "gan": {
-        "steps": 40,
-        "batch_size": 16,
-        "z_dim": 8,
-        "widths": [16],
-        "checkpoint_every": 20,
-        "log_every": 10,
-        "device": "cpu",
-    },
-    "vae": {
-        "steps": 40,
-        "batch_size": 16,
-        "z_dim": 4,
-        "widths": [16],
-        "checkpoint_every": 20,
-        "log_every": 10,
-        "device": "cpu",
-    },
-}
+    "gan": {"steps": 40, "batch_size": 16, "z_dim": 8, "widths": [16]},
+    "vae": {"steps": 40, "batch_size": 16, "z_dim": 4, "widths": [16]},
+    "ddpm": {"steps": 40, "batch_size": 16, "block_widths": [8, 16], "attention_levels": [1],
+             "num_train_timesteps": 50, "sample_steps": 5},
+}  # fmt: skip
+for _section in ("gan", "vae", "ddpm"):
+    TINY[_section].update(checkpoint_every=20, log_every=10, device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ def weights(model_dir):
     return checkpoint.load(model_dir / "weights.pt")
 
 
-@pytest.mark.parametrize("model", ["gan", "vae"])
+@pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
 def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     params = tiny_params(tmp_path)
     result = run_train(model, params, tiny_data, tmp_path)
@@ -37,7 +37,7 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     assert f"train@{model}" in result.stdout
 
 
-@pytest.mark.parametrize("model", ["gan", "vae"])
+@pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
 def test_killed_and_resumed_run_is_bit_identical(tmp_path, tiny_data, model):
     """SIGKILL after the first checkpoint, rerun: the final weights equal an uninterrupted run's."""
     sections = {model: {"steps": 400, "checkpoint_every": 50}}
@@ -97,7 +97,7 @@ def test_widths_that_do_not_fit_the_image_size_exit_2(tmp_path, tiny_data):
     assert not (tmp_path / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("model", ["gan", "vae"])
+@pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
 def test_ddp_two_cpu_processes(tmp_path, tiny_data, model):
     """torchrun with 2 gloo processes: same global batch, rank 0 alone writes and logs."""
     params = tiny_params(tmp_path, **{model: {"steps": 20, "checkpoint_every": 10}})
@@ -137,3 +137,21 @@ def test_sample_command_is_reproducible(tmp_path, tiny_data):
         sample(tmp_path / f"{n}.png", s) for n, s in (("a", 3), ("b", 3), ("c", 4))
     )
     assert first == again and first != other
+
+
+def test_sample_command_ddpm_samplers(tmp_path, tiny_data):
+    run_train("ddpm", tiny_params(tmp_path), tiny_data, tmp_path)
+    model = str(tmp_path / "models" / "ddpm")
+
+    def sample(*extra):
+        cmd = [str(BIN / "genbench"), "sample", "--model", model, "--n", "4", "--seed", "1", *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    ddim = sample("--out", str(tmp_path / "ddim.png"), "--sampler", "ddim", "--steps", "3")
+    ancestral = sample("--out", str(tmp_path / "anc.png"), "--sampler", "ancestral")
+    assert ddim.returncode == 0 and ancestral.returncode == 0, ddim.stderr + ancestral.stderr
+    assert (tmp_path / "ddim.png").read_bytes() != (tmp_path / "anc.png").read_bytes()
+    too_many = sample("--out", str(tmp_path / "x.png"), "--steps", "500")
+    assert (
+        too_many.returncode == 2 and "sample_steps 500 > num_train_timesteps 50" in too_many.stderr
+    )

@@ -49,6 +49,11 @@ MALFORMED = [
     ({"vae.beta": -1.0}, "vae.beta", "greater than or equal to 0"),
     ({"vae.ema_decay": 1.0}, "vae.ema_decay", "less than 1"),
     ({"vae.batch_size": 0}, "vae.batch_size", "greater than or equal to 1"),
+    ({"ddpm.attention_levels": [5]}, "ddpm", "attention_levels [5] do not exist"),
+    ({"ddpm.sample_steps": 2000}, "ddpm", "sample_steps 2000 > num_train_timesteps"),
+    ({"ddpm.beta_schedule": "cosine"}, "ddpm.beta_schedule", "squaredcos_cap_v2"),
+    ({"ddpm.prediction_type": "x0"}, "ddpm.prediction_type", "v_prediction"),
+    ({"ddpm.sampler": "euler"}, "ddpm.sampler", "ancestral"),
 ]
 
 

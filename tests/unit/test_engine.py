@@ -109,5 +109,5 @@ def test_engine_options_run_the_gan(tmp_path, options):
 
     params = GanParams(steps=3, batch_size=8, z_dim=4, widths=[8], ema_decay=0.9, **options)
     result = train(gan.build(params, 1, 8), digits_like(32), params, 0, tmp_path, "h", CPU)
-    images = gan.sample(result.final.eval(), 4, torch.Generator().manual_seed(0))
+    images = gan.sample(result.final.eval(), params, 4, torch.Generator().manual_seed(0))
     assert images.shape == (4, 1, 8, 8) and torch.isfinite(images).all()

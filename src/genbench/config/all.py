@@ -5,11 +5,17 @@ from typing import Any
 
 from genbench.config.base import Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
-from genbench.config.train import GanParams, VaeParams
+from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.errors import ParamsError
 
-# Every top-level key and its schema; later sections (ddpm, evaluate, report) join here.
-SCHEMAS: dict[str, Any] = {"seed": Seed, "data": DataParams, "gan": GanParams, "vae": VaeParams}
+# Every top-level key and its schema; later sections (evaluate, report) join here.
+SCHEMAS: dict[str, Any] = {
+    "seed": Seed,
+    "data": DataParams,
+    "gan": GanParams,
+    "vae": VaeParams,
+    "ddpm": DdpmParams,
+}
 
 
 def validate_params(path: str | Path) -> dict[str, Any]:

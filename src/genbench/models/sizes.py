@@ -1,4 +1,4 @@
-"""Image-size arithmetic shared by the convolutional families."""
+"""Image-size arithmetic shared by the convolutional families (DCGAN, VAE, UNet)."""
 
 import math
 
@@ -17,4 +17,13 @@ def check_widths(widths: list[int], image_size: int) -> None:
         raise ValueError(
             f"widths has {len(widths)} entries but image_size {image_size} needs "
             f"{doublings(image_size)} (one per 2× step between 4×4 and the image size)"
+        )
+
+
+def check_levels(image_size: int, levels: int) -> None:
+    """A UNet with `levels` resolutions halves image_size levels - 1 times, evenly."""
+    if image_size % 2 ** (levels - 1):
+        raise ValueError(
+            f"image_size {image_size} cannot be halved {levels - 1} times for {levels} UNet "
+            "levels; use fewer block_widths"
         )

@@ -117,7 +117,8 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
 
 
 @torch.no_grad()
-def sample(net: Generator, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample(net: Generator, params: GanParams, n: int, generator: torch.Generator) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1] from z ~ N(0, I) drawn with `generator` (CPU)."""
+    del params  # the latent size is the network's own
     z = torch.randn(n, net.z_dim, generator=generator)
     return net(z.to(next(net.parameters()).device))

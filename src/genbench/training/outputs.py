@@ -39,7 +39,8 @@ def write_model_dir(
 ) -> None:
     """Write every file of a trained model's folder at once (temp folder + rename)."""
     family = load_family(config["family"])
-    grid = sample_images(family, net, GRID_SIZE, seed=config["seed"])
+    params = family.PARAMS.model_validate(config["params"])
+    grid = sample_images(family, net, params, GRID_SIZE, seed=config["seed"])
     with atomic_dir(out) as tmp:
         checkpoint.save(net.state_dict(), tmp / WEIGHTS)
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -51,8 +52,8 @@ def write_model_dir(
 
 def load_model(
     model_dir: str | Path, device: str | torch.device = "cpu"
-) -> tuple[Any, nn.Module, dict]:
-    """(family module, network in eval mode, config) of a trained model folder."""
+) -> tuple[Any, nn.Module, Any, dict]:
+    """(family module, network in eval mode, its typed params, config) of a trained model folder."""
     model_dir = Path(model_dir)
     try:
         config = json.loads((model_dir / CONFIG).read_text())
@@ -64,19 +65,23 @@ def load_model(
     params = family.PARAMS.model_validate(config["params"])
     net = family.build_generating(params, config["data"]["channels"], config["data"]["image_size"])
     net.load_state_dict(checkpoint.load(model_dir / WEIGHTS))
-    return family, net.to(device).eval(), config
+    return family, net.to(device).eval(), params, config
 
 
 @torch.no_grad()
 def sample_images(
-    family: Any, net: nn.Module, n: int, seed: int, batch_size: int = 256
+    family: Any, net: nn.Module, params: Any, n: int, seed: int, batch_size: int = 256
 ) -> torch.Tensor:
-    """n uint8 images (n, C, H, W) from `net`, reproducible from `seed`, drawn in batches."""
+    """n uint8 images (n, C, H, W) from `net`, reproducible from `seed`, drawn in batches.
+
+    The one sampling API: the sample grids, `genbench sample` and evaluation all call it. `params`
+    is the family's section (for the DDPM it carries the sampler, its steps and eta).
+    """
     generator = torch.Generator().manual_seed(seed)
     was_training = net.training
     net.eval()
     chunks = [
-        to_uint8(family.sample(net, min(batch_size, n - i), generator))
+        to_uint8(family.sample(net, params, min(batch_size, n - i), generator))
         for i in range(0, n, batch_size)
     ]
     net.train(was_training)

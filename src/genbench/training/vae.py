@@ -54,7 +54,8 @@ def build(params: VaeParams, channels: int, image_size: int) -> Parts:
 
 
 @torch.no_grad()
-def sample(net: VAE, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample(net: VAE, params: VaeParams, n: int, generator: torch.Generator) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1] decoded from the prior z ~ N(0, I)."""
+    del params  # the latent size is the network's own
     z = torch.randn(n, net.z_dim, generator=generator)
     return net.decode(z.to(next(net.parameters()).device))

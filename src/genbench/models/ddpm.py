@@ -1,0 +1,106 @@
+"""DDPM (Ho et al. 2020): diffusers' UNet2DModel as the noise predictor, diffusers' schedulers for
+the forward process and for sampling (ancestral DDPM, or DDIM: Song et al. 2021). No schedule math
+is written here: q(x_t | x_0), the loss targets and the reverse steps all come from diffusers.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+
+from genbench.models.sizes import check_levels
+
+
+def build_unet(
+    image_size: int,
+    channels: int,
+    block_widths: list[int],
+    layers_per_block: int,
+    attention_levels: list[int],
+    dropout: float,
+) -> UNet2DModel:
+    """A UNet whose level i has block_widths[i] channels (and self-attention if i is listed)."""
+    levels = len(block_widths)
+    check_levels(image_size, levels)
+    down = tuple(
+        "AttnDownBlock2D" if i in attention_levels else "DownBlock2D" for i in range(levels)
+    )
+    up = tuple(
+        "AttnUpBlock2D" if i in attention_levels else "UpBlock2D" for i in reversed(range(levels))
+    )
+    return UNet2DModel(
+        sample_size=image_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=tuple(block_widths),
+        layers_per_block=layers_per_block,
+        down_block_types=down,
+        up_block_types=up,
+        dropout=dropout,
+        norm_num_groups=min(32, math.gcd(*block_widths)),
+        attention_head_dim=min(8, min(block_widths)),
+    )
+
+
+def make_scheduler(
+    num_train_timesteps: int, beta_schedule: str, prediction_type: str
+) -> DDPMScheduler:
+    """The forward process q(x_t | x_0) (Ho et al. eq. 4) and the ancestral reverse step."""
+    return DDPMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_schedule=beta_schedule,
+        prediction_type=prediction_type,
+    )
+
+
+def diffusion_loss(
+    unet: torch.nn.Module, scheduler: DDPMScheduler, x0: torch.Tensor
+) -> torch.Tensor:
+    """Simple loss (Ho et al. eq. 14): MSE between the UNet's output and its target at random t.
+
+    Target: the noise eps (epsilon) or v = sqrt(a_t) eps - sqrt(1 - a_t) x0 (v_prediction,
+    Salimans & Ho 2022), as the scheduler defines it. x0: (B, C, H, W) in [-1, 1].
+    """
+    noise = torch.randn_like(x0)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)
+    x_t = scheduler.add_noise(x0, noise, t)
+    if scheduler.config.prediction_type == "epsilon":
+        target = noise
+    else:
+        target = scheduler.get_velocity(x0, noise, t)
+    prediction = unet(x_t, t, return_dict=False)[0]
+    return F.mse_loss(prediction.float(), target.float())
+
+
+@torch.no_grad()
+def generate(
+    unet: UNet2DModel,
+    scheduler: DDPMScheduler,
+    n: int,
+    generator: torch.Generator,
+    sampler: str = "ddim",
+    steps: int = 50,
+    eta: float = 0.0,
+) -> torch.Tensor:
+    """n images (n, C, H, W) in [-1, 1]: ancestral sampling over every training step, or DDIM
+    with `steps` steps and `eta`. All noise comes from `generator` (CPU): a seed fixes the result.
+    """
+    if sampler == "ancestral":
+        reverse = DDPMScheduler.from_config(scheduler.config)
+        reverse.set_timesteps(scheduler.config.num_train_timesteps)
+        extra = {}
+    elif sampler == "ddim":
+        reverse = DDIMScheduler.from_config(scheduler.config)
+        reverse.set_timesteps(steps)
+        extra = {"eta": eta}
+    else:
+        raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    device = next(unet.parameters()).device
+    size, channels = unet.config.sample_size, unet.config.in_channels
+    x = torch.randn(n, channels, size, size, generator=generator).to(device)
+    for t in reverse.timesteps:
+        output = unet(x, t.to(device), return_dict=False)[0]
+        # the schedulers draw their step noise from `generator` (on the CPU, then moved)
+        x = reverse.step(output, t, x, generator=generator, **extra).prev_sample
+    return x.clamp(-1, 1)
