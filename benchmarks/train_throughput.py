@@ -42,10 +42,14 @@ class PilDataset(Dataset):
     def __init__(self, images: list, size: int):
         self.images = images  # (H, W, C) uint8 source images
         channels = images[0].shape[-1]
-        self.transform = transforms.Compose([
-            transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
-            transforms.Normalize((0.5,) * channels, (0.5,) * channels),
-        ])  # fmt: skip
+        self.transform = transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5,) * channels, (0.5,) * channels),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -99,8 +103,14 @@ def baseline(name, params, images: list, size: int, steps: int, workers: int) ->
         opt_d = torch.optim.Adam(d.parameters(), lr=params.lr_d, betas=(0.5, 0.999), **plain)
         step = lambda batch: examples_gan_step(g, d, opt_g, opt_d, batch, params.z_dim)  # noqa: E731
     elif name == "ddpm":
-        unet = build_unet(size, channels, params.block_widths, params.layers_per_block,
-                          params.attention_levels, params.dropout)  # fmt: skip
+        unet = build_unet(
+            size,
+            channels,
+            params.block_widths,
+            params.layers_per_block,
+            params.attention_levels,
+            params.dropout,
+        )
         scheduler = make_scheduler(params.num_train_timesteps, params.beta_schedule, "epsilon")
         opt = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=0.0, **plain)
         step = lambda batch: examples_ddpm_step(unet, opt, scheduler, batch, params.grad_clip)  # noqa: E731
@@ -110,9 +120,13 @@ def baseline(name, params, images: list, size: int, steps: int, workers: int) ->
         recon = params.reconstruction_loss
         step = lambda batch: examples_vae_step(vae, opt, batch, params.beta, recon)  # noqa: E731
     loader = DataLoader(
-        PilDataset(images, size), batch_size=params.batch_size, shuffle=True, drop_last=True,
-        num_workers=workers, persistent_workers=workers > 0,
-    )  # fmt: skip
+        PilDataset(images, size),
+        batch_size=params.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
     done, start = 0, time.perf_counter()
     while done < steps:
         for batch, _ in loader:
@@ -151,9 +165,11 @@ def main() -> None:
     prepared = PilDataset(source, size)  # the same resize, done once, for the engine
     ours_images = torch.stack([((prepared[i][0] + 1) * 127.5).round() for i in range(len(source))])
     ours_images = ours_images.to(torch.uint8)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(source)} images "
-          f"at {size}px, {args.steps} steps x {args.rounds} rounds, baseline workers "
-          f"{args.workers}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(source)} images "
+        f"at {size}px, {args.steps} steps x {args.rounds} rounds, baseline workers "
+        f"{args.workers}"
+    )
     print(f"{'family':<8}{'baseline img/s':>16}{'genbench img/s':>16}{'ratio':>8}")
     for name in args.families:
         cfg = params[name].model_copy(update={"device": "cpu"})

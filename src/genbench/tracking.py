@@ -129,6 +129,26 @@ def start_training_run(
     return run_id
 
 
+def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
+    """Add evaluation metrics (as `eval.<group>.<name>`) and files to the model's training run.
+
+    Returns False, saying why, when that run is not in the current tracking store.
+    """
+    uri = tracking_uri()
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        MlflowClient().get_run(record["run_id"])
+    except MlflowException:
+        print(f"mlflow: run {record['run_id']} is not in {uri}; evaluation not logged there")
+        return False
+    with mlflow.start_run(run_id=record["run_id"]):
+        mlflow.log_metrics(flatten("eval", metrics))
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+    return True
+
+
 def log_metrics(values: dict[str, float], step: int) -> None:
     """Per-step metrics into the active run (the engine's log_metrics callable)."""
     mlflow.log_metrics(values, step=step)

@@ -19,9 +19,15 @@ TINY = {
     "data": {"source": "digits", "image_size": 8},
     "gan": {"steps": 40, "batch_size": 16, "z_dim": 8, "widths": [16]},
     "vae": {"steps": 40, "batch_size": 16, "z_dim": 4, "widths": [16]},
-    "ddpm": {"steps": 40, "batch_size": 16, "block_widths": [8, 16], "attention_levels": [1],
-             "num_train_timesteps": 50, "sample_steps": 5},
-}  # fmt: skip
+    "ddpm": {
+        "steps": 40,
+        "batch_size": 16,
+        "block_widths": [8, 16],
+        "attention_levels": [1],
+        "num_train_timesteps": 50,
+        "sample_steps": 5,
+    },
+}
 for _section in ("gan", "vae", "ddpm"):
     TINY[_section].update(checkpoint_every=20, log_every=10, device="cpu")
 
@@ -74,10 +80,10 @@ def stage_env(root: Path, tracking_uri: str | None = None) -> dict:
     }
 
 
-def run_train(model, params, data, root, tracking_uri=None, launcher=(sys.executable,), check=True):
-    """Run the real train stage in a subprocess; returns the CompletedProcess."""
+def run_command(cmd: list, root: Path, tracking_uri: str | None = None, check: bool = True):
+    """Run a stage command in a subprocess from `root`; returns the CompletedProcess."""
     result = subprocess.run(
-        train_cmd(model, params, data, root, launcher),
+        [str(part) for part in cmd],
         cwd=root,
         env=stage_env(root, tracking_uri),
         capture_output=True,
@@ -88,3 +94,8 @@ def run_train(model, params, data, root, tracking_uri=None, launcher=(sys.execut
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def run_train(model, params, data, root, tracking_uri=None, launcher=(sys.executable,), check=True):
+    """Run the real train stage in a subprocess; returns the CompletedProcess."""
+    return run_command(train_cmd(model, params, data, root, launcher), root, tracking_uri, check)

@@ -13,9 +13,10 @@ import yaml
 from tests.conftest import ROOT
 
 
-def run(cmd: list[str], cwd: Path) -> str:
+def run(cmd: list[str], cwd: Path, extra_env: dict | None = None) -> str:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(cwd / "src"),  # the copy's code, not the checkout's
         "DVC_NO_ANALYTICS": "1",
@@ -44,8 +45,8 @@ def project(tmp_path) -> Path:
     return copy
 
 
-def ran(output: str) -> set[str]:
-    return {s for s in ("download", "preprocess") if f"Running stage '{s}'" in output}
+def ran(output: str, stages=("download", "preprocess")) -> set[str]:
+    return {s for s in stages if f"Running stage '{s}'" in output}
 
 
 def test_repro_noop_and_param_change_reruns_only_dependents(project):
@@ -67,3 +68,34 @@ def test_repro_noop_and_param_change_reruns_only_dependents(project):
     meta = json.loads((project / "data/prepared/meta.json").read_text())
     assert meta["image_size"] == 8
     assert "up to date" in run(["dvc", "status", "preprocess"], project)
+
+
+def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
+    """Every stage on tiny params; then evaluate.num_samples changes only the evaluate stages."""
+    from tests.integration.conftest import TINY
+    from tests.integration.test_evaluate_stage import TINY_EVALUATE
+
+    # DVC wants every key a stage lists in params.yaml: update the full file, section by section
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for section, values in {**TINY, "evaluate": TINY_EVALUATE}.items():
+        if isinstance(values, dict):
+            params[section] = {**params[section], **values}
+        else:
+            params[section] = values
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    first = run(["dvc", "repro"], project, env)
+    stages = {"download", "preprocess", "train@gan", "train@vae", "train@ddpm", "train_evaluator",
+              "evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}  # fmt: skip
+    assert ran(first, stages) == stages
+    shown = run(["dvc", "metrics", "show"], project, env)
+    for name in ("gan", "vae", "ddpm", "real"):
+        assert f"metrics/{name}.json" in shown
+    assert "evaluator.fid" in shown
+
+    params["evaluate"]["num_samples"] = 150
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    second = run(["dvc", "repro"], project, env)
+    assert ran(second, stages) == {"evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}
+    card = json.loads((project / "metrics/gan.protocol.json").read_text())
+    assert card["num_samples"] == 150

@@ -26,10 +26,19 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-    ]  # fmt: skip
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+    ]
     log = open(root / "log", "w")  # noqa: SIM115 (open for the server's whole life)
     proc = subprocess.Popen(
         command,

@@ -7,8 +7,12 @@ from genbench.config.train import DdpmParams
 from genbench.models.ddpm import build_unet, generate, make_scheduler
 from genbench.training import ddpm
 
-TINY = {"block_widths": [8, 16], "attention_levels": [1], "num_train_timesteps": 50,
-        "sample_steps": 5}  # fmt: skip
+TINY = {
+    "block_widths": [8, 16],
+    "attention_levels": [1],
+    "num_train_timesteps": 50,
+    "sample_steps": 5,
+}
 
 
 @pytest.mark.parametrize(("size", "channels"), [(8, 1), (16, 3)])

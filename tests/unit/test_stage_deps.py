@@ -9,7 +9,7 @@ from dvc.repo import Repo
 from tests.conftest import ROOT
 
 # Stages whose entry imports a family module by name at run time (training/families.py).
-DYNAMIC = {"train": "genbench.training.{key}"}
+DYNAMIC = {"train": "genbench.training.{key}", "evaluate": "genbench.training.{key}"}
 PROBE = """
 import importlib, importlib.util, sys, pathlib
 root = pathlib.Path(sys.argv[1]).resolve()

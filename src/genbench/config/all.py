@@ -5,16 +5,18 @@ from typing import Any
 
 from genbench.config.base import Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
+from genbench.config.evaluate import EvaluateParams
 from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.errors import ParamsError
 
-# Every top-level key and its schema; later sections (evaluate, report) join here.
+# Every top-level key and its schema; the report section joins here.
 SCHEMAS: dict[str, Any] = {
     "seed": Seed,
     "data": DataParams,
     "gan": GanParams,
     "vae": VaeParams,
     "ddpm": DdpmParams,
+    "evaluate": EvaluateParams,
 }
 
 

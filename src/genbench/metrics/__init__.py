@@ -1,0 +1,1 @@
+"""Metrics: tensors in, numbers out (torch-fidelity for FID/KID/IS/PRC, torchmetrics for SSIM)."""

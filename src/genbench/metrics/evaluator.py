@@ -1,0 +1,109 @@
+"""The offline feature extractor: a small CNN classifier on the dataset's own labels, registered
+with torch-fidelity so FID/KID/precision-recall use its penultimate features and IS its logits.
+
+Its numbers are comparable only with numbers from the same evaluator weights (the protocol card
+records their sha256), never with Inception-based figures from papers.
+"""
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+from torch_fidelity import register_feature_extractor
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+FEATURES = ("penultimate", "logits")
+
+
+class EvaluatorNet(nn.Module):
+    """images (B, C, S, S) in [-1, 1] -> (penultimate features (B, D), class logits (B, K))."""
+
+    def __init__(self, channels: int, num_classes: int, feature_dim: int = 128):
+        super().__init__()
+        self.channels = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(64, feature_dim),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(images)
+        return features, self.head(features)
+
+
+def evaluator_loss(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the class logits."""
+    return F.cross_entropy(net(images)[1], labels)
+
+
+def uint8_to_input(images: torch.Tensor, channels: int, image_size: int) -> torch.Tensor:
+    """torch-fidelity's uint8 (B, 3, H, W) batch -> the evaluator's float (B, C, S, S) in [-1, 1].
+
+    Grayscale data reaches torch-fidelity repeated to 3 channels; the first C channels undo that.
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"the evaluator extractor takes uint8 (B, 3, H, W) batches, got {images.dtype} "
+            f"{tuple(images.shape)}"
+        )
+    if tuple(images.shape[-2:]) != (image_size, image_size):
+        raise ValueError(
+            f"the evaluator was trained on {image_size}×{image_size} images, got "
+            f"{tuple(images.shape[-2:])}; evaluate images at data.image_size"
+        )
+    return images[:, :channels].float() / 127.5 - 1
+
+
+def register_evaluator(name: str, state: dict, channels: int, classes: int, size: int, dim: int):
+    """Register trained evaluator weights with torch-fidelity under `name` (idempotent)."""
+    if name in FEATURE_EXTRACTORS_REGISTRY:
+        return
+
+    class Extractor(FeatureExtractorBase):
+        def __init__(self, extractor_name, features_list, **_kwargs):
+            super().__init__(extractor_name, features_list)
+            self.net = EvaluatorNet(channels, classes, dim)
+            self.net.load_state_dict(state)
+            self.net.eval()
+
+        @staticmethod
+        def get_provided_features_list():
+            return FEATURES
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return {
+                "isc": "logits",
+                "fid": "penultimate",
+                "kid": "penultimate",
+                "prc": "penultimate",
+            }[metric]
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, size, size, dtype=torch.uint8)
+
+        def forward(self, images):
+            features, logits = self.net(uint8_to_input(images, channels, size))
+            found = {"penultimate": features, "logits": logits}
+            return tuple(found[f] for f in self.features_list)
+
+    register_feature_extractor(name, Extractor)

@@ -1,0 +1,228 @@
+"""The real evaluator and evaluate stages: accuracy, metric ordering, outputs, MLflow, errors."""
+
+import json
+import sys
+
+import mlflow
+import pytest
+import torch
+import yaml
+
+from genbench.config.data import DataParams
+from genbench.config.evaluate import EvaluateParams
+from genbench.data import load_split
+from genbench.data.download import download
+from genbench.data.preprocess import preprocess
+from genbench.evaluation import prepare_extractor
+from genbench.metrics.fidelity import fidelity_metrics
+from genbench.training.outputs import load_model, sample_images
+from tests.conftest import ROOT
+from tests.integration.conftest import run_command, run_train, tiny_params
+
+TINY_EVALUATE = {
+    "num_samples": 200,
+    "kid_subset_size": 100,
+    "kid_subsets": 10,
+    "ssim_pairs": 100,
+    "evaluator": {"steps": 300, "batch_size": 64},
+}
+
+
+def run_stage(script: str, args: list, root, check=True):
+    return run_command([sys.executable, ROOT / "stages" / script, *args], root, check=check)
+
+
+def evaluate_params(tmp_path, **evaluate):
+    path = tiny_params(tmp_path)
+    params = yaml.safe_load(path.read_text())
+    params["evaluate"] = {**TINY_EVALUATE, **evaluate}
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, tiny_data):
+    """A tiny VAE, a tiny evaluator and the evaluate stage run on both, in one folder."""
+    root = tmp_path_factory.mktemp("evaluated")
+    params = evaluate_params(root)
+    values = yaml.safe_load(params.read_text())
+    values["vae"].update(steps=2000, batch_size=64, z_dim=8)  # a VAE that learned something
+    params.write_text(yaml.safe_dump(values))
+    run_train("vae", params, tiny_data, root)
+    run_stage(
+        "train_evaluator.py",
+        ["--params", params, "--data", tiny_data, "--out", root / "evaluator"],
+        root,
+    )
+    args = [
+        "--params",
+        params,
+        "--data",
+        tiny_data,
+        "--evaluator",
+        root / "evaluator",
+        "--cache",
+        root / "cache",
+    ]
+    run_stage(
+        "evaluate.py",
+        [
+            *args,
+            "--model",
+            root / "models/vae",
+            "--out",
+            root / "m/vae.json",
+            "--card",
+            root / "m/vae.protocol.json",
+        ],
+        root,
+    )
+    run_stage(
+        "evaluate.py",
+        [*args, "--out", root / "m/real.json", "--card", root / "m/real.card.json"],
+        root,
+    )
+    return root, params
+
+
+def test_evaluator_reaches_97_percent_on_the_digits(tmp_path):
+    params = DataParams(source="digits", image_size=16)
+    download(params, tmp_path / "raw")
+    preprocess(tmp_path / "raw", tmp_path / "prepared", params, seed=0)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"seed": 0}))  # the default evaluator params
+    run_stage(
+        "train_evaluator.py",
+        ["--params", path, "--data", tmp_path / "prepared", "--out", tmp_path / "evaluator"],
+        tmp_path,
+    )
+    info = json.loads((tmp_path / "evaluator/evaluator.json").read_text())
+    assert info["test_accuracy"] >= 0.97
+
+
+def test_fid_orders_real_model_and_noise(evaluated, tiny_data):
+    root, params = evaluated
+    cfg = EvaluateParams(**TINY_EVALUATE)
+    extractor = prepare_extractor(cfg, root / "evaluator", cuda=False)
+    test, _ = load_split(tiny_data, "test")
+    train, _ = load_split(tiny_data, "train")
+    family, net, model_params, _ = load_model(root / "models/vae")
+    noise = torch.randint(
+        0, 256, (200, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
+    sets = {
+        "real": train[:200].clone(),
+        "model": sample_images(family, net, model_params, 200, 0),
+        "noise": noise,
+    }
+    fid = {
+        name: fidelity_metrics(
+            images,
+            test,
+            extractor.fidelity_name,
+            cuda=False,
+            seed=0,
+            kid_subset_size=100,
+            kid_subsets=10,
+            isc_splits=10,
+            prc_neighborhood=3,
+            batch_size=64,
+        )["fid"]
+        for name, images in sets.items()
+    }
+    assert fid["real"] < fid["model"] < fid["noise"], fid
+
+
+def test_metrics_and_protocol_card(evaluated):
+    root, _ = evaluated
+    vae = json.loads((root / "m/vae.json").read_text())
+    assert set(vae) == {"evaluator", "ssim", "cost"}
+    assert set(vae["evaluator"]) == {
+        "fid",
+        "kid_mean",
+        "kid_std",
+        "is_mean",
+        "is_std",
+        "precision",
+        "recall",
+    }
+    assert 0 < vae["ssim"]["reconstruction"] <= 1 and "diversity_real" in vae["ssim"]
+    assert vae["cost"]["sampling_ms_per_image"] > 0 and vae["cost"]["train_seconds"] > 0
+    real = json.loads((root / "m/real.json").read_text())
+    assert real["evaluator"]["fid"] < vae["evaluator"]["fid"]
+    card = json.loads((root / "m/vae.protocol.json").read_text())
+    info = json.loads((root / "evaluator/evaluator.json").read_text())
+    assert card["num_samples"] == 200 and card["reference"]["split"] == "test"
+    assert card["feature_extractor"] == {
+        "name": "evaluator",
+        "weights_sha256": info["weights_sha256"],
+    }
+    assert set(card["versions"]) == {"torch", "torch-fidelity", "torchmetrics", "diffusers"}
+    assert "gaussian window 7" in card["ssim"]
+
+
+def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
+    root, _ = evaluated
+    record = json.loads((root / "models/vae/mlflow_run.json").read_text())
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    run = mlflow.get_run(record["run_id"])
+    assert run.data.metrics["eval.evaluator.fid"] == pytest.approx(
+        json.loads((root / "m/vae.json").read_text())["evaluator"]["fid"]
+    )
+    assert "loss" in run.data.metrics  # the training curves are in the same run
+
+
+def test_inception_without_weights_fails_in_one_line(tmp_path, evaluated, tiny_data):
+    root, _ = evaluated
+    params = evaluate_params(
+        tmp_path,
+        feature_extractor="inception-v3-compat",
+        inception_weights=str(tmp_path / "absent.pth"),
+    )
+    result = run_stage(
+        "evaluate.py",
+        [
+            "--params",
+            params,
+            "--data",
+            tiny_data,
+            "--model",
+            root / "models/vae",
+            "--evaluator",
+            root / "evaluator",
+            "--out",
+            tmp_path / "m.json",
+            "--card",
+            tmp_path / "c.json",
+            "--cache",
+            tmp_path / "cache",
+        ],
+        tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "inception-v3-compat weights could not be loaded" in lines[0]
+    assert "evaluate.inception_weights" in lines[0]
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_unlabelled_data_cannot_train_the_evaluator(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("L", (8, 8), i * 30).save(folder / f"{i}.png")
+    data = DataParams(source="folder", folder=str(folder), image_size=8, test_fraction=0.25)
+    download(data, tmp_path / "raw")
+    preprocess(tmp_path / "raw", tmp_path / "prepared", data, seed=0)
+    params = evaluate_params(tmp_path)
+    result = run_stage(
+        "train_evaluator.py",
+        ["--params", params, "--data", tmp_path / "prepared", "--out", tmp_path / "ev"],
+        tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1 and "inception-v3-compat" in result.stderr
+    assert not (tmp_path / "ev").exists()
