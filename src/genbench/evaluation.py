@@ -2,7 +2,9 @@
 cost, and the protocol card that says how every number was made.
 """
 
+import contextlib
 import importlib.metadata
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -23,7 +25,8 @@ from genbench.training.engine import to_unit_range
 from genbench.training.outputs import STATS, load_model, sample_images, to_uint8
 
 EVALUATOR_WEIGHTS, EVALUATOR_INFO = "weights.pt", "evaluator.json"
-INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+# torch-fidelity 0.4 downloads this file into torch hub's checkpoint folder
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,14 @@ def prepare_extractor(cfg: EvaluateParams, evaluator_dir: Path, cuda: bool) -> E
         return Extractor("evaluator", name, sha, None, "none: images at data.image_size")
     path = cfg.inception_weights
     try:
-        create_feature_extractor(
-            "inception-v3-compat",
-            ["2048"],
-            cuda=cuda,
-            feature_extractor_weights_path=path,
-            verbose=False,
-        )
+        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading ..." line
+            create_feature_extractor(
+                "inception-v3-compat",
+                ["2048"],
+                cuda=cuda,
+                feature_extractor_weights_path=path,
+                verbose=False,
+            )
     except Exception as err:  # download and load errors come in many types
         how = f"loaded from {path}" if path else "downloaded"
         raise GenbenchError(

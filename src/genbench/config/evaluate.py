@@ -21,7 +21,7 @@ class EvaluateParams(Section):
 
     num_samples: int = Field(1000, ge=2, le=1_000_000)  # generated (and real-floor) images
     feature_extractor: Literal["evaluator", "inception-v3-compat"] = "evaluator"
-    # A local copy of torch-fidelity's Inception weights (pt_inception-2015-12-05-6726825d.pth)
+    # A local copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth)
     # for machines without internet; None lets torch-fidelity download them.
     inception_weights: str | None = None
     kid_subset_size: int = Field(1000, ge=2)  # capped at the smaller of the two sets
