@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from genbench import tracking
 from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
@@ -17,6 +15,7 @@ from genbench.evaluation import (
     evaluate_images,
     prepare_extractor,
     protocol_card,
+    real_floor_images,
     reconstruction_ssim,
     sample_for_evaluation,
 )
@@ -37,15 +36,15 @@ def main() -> None:
     params = load_params(args.params, seed=Seed, evaluate=EvaluateParams)
     cfg, seed, meta = params["evaluate"], params["seed"], read_meta(args.data)
     device = resolve_device(cfg.device)
+    if args.model:  # fail now, not after the work, when the model's tracking server is down
+        tracking.check_reachable(tracking.tracking_uri())
     extractor = prepare_extractor(cfg, Path(args.evaluator), device.type == "cuda")
     reference, _ = load_split(args.data, "test")
     net, cost, sampler = None, None, None
     if args.model:
         generated, cost, sampler, net = sample_for_evaluation(Path(args.model), cfg, seed, device)
     else:  # the floor: real train images, as many as a model gets to show
-        train, _ = load_split(args.data, "train")
-        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-        generated = train[pick[: cfg.num_samples]].clone()
+        generated = real_floor_images(load_split(args.data, "train")[0], cfg.num_samples, seed)
     key = f"test-{meta['sha256']['test_images.npy'][:16]}"
     results = evaluate_images(
         generated, reference, cfg, extractor, seed, device.type == "cuda", Path(args.cache), key

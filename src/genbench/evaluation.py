@@ -185,3 +185,9 @@ def reconstruction_ssim(net: torch.nn.Module, images: torch.Tensor, batch_size: 
         for i in range(0, len(images), batch_size)
     ]
     return ssim.mean_ssim(images, torch.cat(recon))
+
+
+def real_floor_images(train: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """`count` seeded-random real train images (all of them when there are fewer)."""
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    return train[pick[:count]].clone()

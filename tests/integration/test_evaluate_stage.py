@@ -226,3 +226,17 @@ def test_unlabelled_data_cannot_train_the_evaluator(tmp_path):
     )
     assert result.returncode == 1 and "inception-v3-compat" in result.stderr
     assert not (tmp_path / "ev").exists()
+
+
+def test_unreachable_tracking_server_stops_evaluation_first(tmp_path, evaluated, tiny_data):
+    from tests.integration.test_mlflow_tracking import free_port
+
+    root, params = evaluated
+    closed = f"http://127.0.0.1:{free_port()}"
+    cmd = [sys.executable, ROOT / "stages/evaluate.py", "--params", params, "--data", tiny_data,
+           "--model", root / "models/vae", "--evaluator", root / "evaluator",
+           "--out", tmp_path / "m.json", "--card", tmp_path / "c.json",
+           "--cache", tmp_path / "c"]  # fmt: skip
+    result = run_command(cmd, tmp_path, tracking_uri=closed, check=False)
+    assert result.returncode == 1 and "unreachable" in result.stderr
+    assert not (tmp_path / "m.json").exists()
