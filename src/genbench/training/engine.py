@@ -314,7 +314,9 @@ def train(
             batch = to_unit_range(data[index]).to(device, memory_format=fmt)  # (B/world, C, H, W)
             with amp:
                 losses = parts.step(running, parts.optimizers, batch)
-            values = {k: float(v) for k, v in losses.items()}
+            # one device sync per step for all losses (float() per loss would sync each)
+            stacked = torch.stack([v.detach().float() for v in losses.values()]).tolist()
+            values = dict(zip(losses, stacked, strict=True))
             _check_finite(values, step, workdir)
             if ema is not None:
                 ema.update_parameters(generating)
