@@ -13,12 +13,12 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test test-all lint format setup lock
 
-## run: set up .venv if needed, check params.yaml, then run the whole DVC pipeline
+## run: set up .venv if needed, check params.yaml, run the whole DVC pipeline; the report is reports/index.html
 run: setup
 	genbench validate --params params.yaml
 	dvc repro
-	@echo "done. samples: models/*/samples.png, data/prepared/samples.png; curves: .venv/bin/dvc plots show;"
-	@echo "runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db (see README, 'Looking at the results')"
+	@echo "done. the comparison: open reports/index.html in a browser (reports/report.md: the same as Markdown)"
+	@echo "curves: .venv/bin/dvc plots show; runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 ## test: set up .venv if needed, then run the test suite (the slow and gpu tests are excluded)
 test: setup

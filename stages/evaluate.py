@@ -18,6 +18,7 @@ from genbench.evaluation import (
     real_floor_images,
     reconstruction_ssim,
     sample_for_evaluation,
+    write_figures,
 )
 from genbench.training.outputs import RUN
 from genbench.training.runtime import resolve_device
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.add_argument("--card", required=True, help="protocol card JSON to write")
     parser.add_argument("--cache", required=True, help="torch-fidelity feature cache folder")
+    parser.add_argument("--figures", required=True, help="folder for the report's sample grids")
     args = parser.parse_args()
     params = load_params(args.params, seed=Seed, evaluate=EvaluateParams)
     cfg, seed, meta = params["evaluate"], params["seed"], read_meta(args.data)
@@ -49,8 +51,10 @@ def main() -> None:
     results = evaluate_images(
         generated, reference, cfg, extractor, seed, device.type == "cuda", Path(args.cache), key
     )
+    pairs = None
     if net is not None and hasattr(net, "reconstruct"):  # models that reconstruct: the VAE
-        results["ssim"]["reconstruction"] = reconstruction_ssim(net, reference, cfg.batch_size)
+        score, recon = reconstruction_ssim(net, reference, cfg.batch_size)
+        results["ssim"]["reconstruction"], pairs = score, (reference, recon)
     if cost is not None:
         results["cost"] = cost
     reference_info = {
@@ -61,6 +65,7 @@ def main() -> None:
     card = protocol_card(
         cfg, extractor, len(generated), reference_info, seed, meta["image_size"], sampler
     )
+    write_figures(Path(args.figures), generated, pairs)
     for path, content in ((Path(args.out), results), (Path(args.card), card)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")

@@ -18,6 +18,7 @@ from genbench import checkpoint
 from genbench.config.evaluate import EvaluateParams
 from genbench.data.store import sha256_file
 from genbench.errors import GenbenchError
+from genbench.imaging import grid_image
 from genbench.metrics import ssim
 from genbench.metrics.evaluator import register_evaluator
 from genbench.metrics.fidelity import fidelity_metrics
@@ -27,6 +28,10 @@ from genbench.training.outputs import STATS, load_model, sample_images, to_uint8
 EVALUATOR_WEIGHTS, EVALUATOR_INFO = "weights.pt", "evaluator.json"
 # torch-fidelity 0.4 downloads this file into torch hub's checkpoint folder
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+# the figures folder an evaluation writes for the report
+SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
+FIGURE_SAMPLES, RECONSTRUCTION_PAIRS = 64, 16
+FIGURE_WIDTH = 768  # px at least: tiny images upscaled (nearest) to be seen
 
 
 @dataclass(frozen=True)
@@ -177,14 +182,33 @@ def sample_for_evaluation(
 
 
 @torch.no_grad()
-def reconstruction_ssim(net: torch.nn.Module, images: torch.Tensor, batch_size: int) -> float:
-    """Mean SSIM between uint8 images and the model's reconstructions of them, in batches."""
+def reconstruction_ssim(
+    net: torch.nn.Module, images: torch.Tensor, batch_size: int
+) -> tuple[float, torch.Tensor]:
+    """(mean SSIM, uint8 reconstructions) of uint8 images passed through the model, in batches."""
     device = next(net.parameters()).device
-    recon = [
-        to_uint8(net.reconstruct(to_unit_range(images[i : i + batch_size]).to(device)))
-        for i in range(0, len(images), batch_size)
-    ]
-    return ssim.mean_ssim(images, torch.cat(recon))
+    recon = torch.cat(
+        [
+            to_uint8(net.reconstruct(to_unit_range(images[i : i + batch_size]).to(device)))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+    return ssim.mean_ssim(images, recon), recon
+
+
+def write_figures(
+    folder: Path, samples: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor] | None
+) -> None:
+    """The report's pictures of what was scored: a grid of the first evaluated samples and, for
+    models that reconstruct, test images (top row) above their reconstructions (bottom row).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    grid_image(samples[:FIGURE_SAMPLES], min_width=FIGURE_WIDTH // 2).save(folder / SAMPLES_FIGURE)
+    if pairs is not None:
+        inputs, outputs = (images[:RECONSTRUCTION_PAIRS] for images in pairs)
+        pictures = torch.cat([inputs, outputs])  # 2 rows: inputs above their reconstructions
+        grid = grid_image(pictures, nrow=len(inputs), min_width=FIGURE_WIDTH)
+        grid.save(folder / RECONSTRUCTIONS_FIGURE)
 
 
 def real_floor_images(train: torch.Tensor, count: int, seed: int) -> torch.Tensor:

@@ -134,18 +134,38 @@ def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
 
     Returns False, saying why, when that run is not in the current tracking store.
     """
+    if not run_exists(record, "evaluation"):
+        return False
+    with mlflow.start_run(run_id=record["run_id"]):
+        mlflow.log_metrics(flatten("eval", metrics))
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+    return True
+
+
+def log_report(records: list[dict], folder: Path) -> int:
+    """The report folder into every model's training run (artifacts under `report/`), so each
+    run shows the comparison it took part in. Returns how many runs received it.
+    """
+    logged = 0
+    for record in records:
+        if run_exists(record, "report"):
+            with mlflow.start_run(run_id=record["run_id"]):
+                mlflow.log_artifacts(str(folder), artifact_path="report")
+            logged += 1
+    return logged
+
+
+def run_exists(record: dict, what: str) -> bool:
+    """Point mlflow at the (reachable) store and check the recorded run is in it; say so if not."""
     uri = tracking_uri()
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
         MlflowClient().get_run(record["run_id"])
     except MlflowException:
-        print(f"mlflow: run {record['run_id']} is not in {uri}; evaluation not logged there")
+        print(f"mlflow: run {record['run_id']} is not in {uri}; {what} not logged there")
         return False
-    with mlflow.start_run(run_id=record["run_id"]):
-        mlflow.log_metrics(flatten("eval", metrics))
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="evaluation")
     return True
 
 

@@ -85,9 +85,15 @@ def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     first = run(["dvc", "repro"], project, env)
-    stages = {"download", "preprocess", "train@gan", "train@vae", "train@ddpm", "train_evaluator",
-              "evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}  # fmt: skip
+    stages = {"download", "preprocess", "train_evaluator", "evaluate_real", "report"}
+    stages |= {
+        f"{stage}@{name}" for stage in ("train", "evaluate") for name in ("gan", "vae", "ddpm")
+    }
     assert ran(first, stages) == stages
+    page = (project / "reports/index.html").read_text()
+    assert all(f"<tr><td>{name}</td>" in page for name in ("gan", "vae", "ddpm"))
+    assert "No metrics at HEAD to compare with" in page  # the copy has no commit yet
+    assert_report_logged_to_every_run(project)
     shown = run(["dvc", "metrics", "show"], project, env)
     for name in ("gan", "vae", "ddpm", "real"):
         assert f"metrics/{name}.json" in shown
@@ -96,6 +102,24 @@ def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
     params["evaluate"]["num_samples"] = 150
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     second = run(["dvc", "repro"], project, env)
-    assert ran(second, stages) == {"evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}
+    evaluation = {"evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}
+    assert ran(second, stages) == evaluation | {"report"}
     card = json.loads((project / "metrics/gan.protocol.json").read_text())
     assert card["num_samples"] == 150
+
+    template = project / "src/genbench/report/templates/report.html.j2"
+    template.write_text(template.read_text().replace("<h1>", "<h1>Edited: "))
+    third = run(["dvc", "repro"], project, env)
+    assert ran(third, stages) == {"report"}
+    assert "<h1>Edited: " in (project / "reports/index.html").read_text()
+
+
+def assert_report_logged_to_every_run(project: Path) -> None:
+    """Each model's MLflow run holds the report under its `report/` artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    for name in ("gan", "vae", "ddpm"):
+        run_id = json.loads((project / f"models/{name}/mlflow_run.json").read_text())["run_id"]
+        files = {f.path for f in client.list_artifacts(run_id, "report")}
+        assert {"report/index.html", "report/report.md"} <= files, (name, files)

@@ -74,12 +74,15 @@ def evaluated(tmp_path_factory, tiny_data):
             root / "m/vae.json",
             "--card",
             root / "m/vae.protocol.json",
+            "--figures",
+            root / "fig/vae",
         ],
         root,
     )
     run_stage(
         "evaluate.py",
-        [*args, "--out", root / "m/real.json", "--card", root / "m/real.card.json"],
+        [*args, "--out", root / "m/real.json", "--card", root / "m/real.card.json"]
+        + ["--figures", root / "fig/real"],
         root,
     )
     return root, params
@@ -196,6 +199,8 @@ def test_inception_without_weights_fails_in_one_line(tmp_path, evaluated, tiny_d
             tmp_path / "c.json",
             "--cache",
             tmp_path / "cache",
+            "--figures",
+            tmp_path / "fig",
         ],
         tmp_path,
         check=False,
@@ -236,7 +241,20 @@ def test_unreachable_tracking_server_stops_evaluation_first(tmp_path, evaluated,
     cmd = [sys.executable, ROOT / "stages/evaluate.py", "--params", params, "--data", tiny_data,
            "--model", root / "models/vae", "--evaluator", root / "evaluator",
            "--out", tmp_path / "m.json", "--card", tmp_path / "c.json",
-           "--cache", tmp_path / "c"]  # fmt: skip
+           "--cache", tmp_path / "c", "--figures", tmp_path / "fig"]  # fmt: skip
     result = run_command(cmd, tmp_path, tracking_uri=closed, check=False)
     assert result.returncode == 1 and "unreachable" in result.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+def test_figures_show_what_was_scored(evaluated):
+    """The report's pictures: 64 evaluated samples; VAE test inputs above their reconstructions."""
+    from PIL import Image
+
+    root, _ = evaluated
+    for name in ("vae", "real"):
+        assert Image.open(root / f"fig/{name}/samples.png").size[0] > 0
+    assert not (root / "fig/real/reconstructions.png").exists()
+    # 16 pairs of 8×8 tiles, 1 px padding: a 145×19 grid (2 rows of 16), upscaled by a whole factor
+    width, height = Image.open(root / "fig/vae/reconstructions.png").size
+    assert width % 145 == 0 and height * 145 == width * 19

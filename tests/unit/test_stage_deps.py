@@ -51,5 +51,14 @@ def test_code_deps_are_exact(name):
     stage_file = next(d for d in deps if d.startswith("stages/"))
     base, _, key = name.partition("@")
     extra = [DYNAMIC[base].format(key=key)] if base in DYNAMIC else []
-    declared = {d for d in deps if d.startswith(("src/", "stages/"))}
+    declared = {d for d in deps if d.startswith(("src/", "stages/")) and d.endswith(".py")}
     assert declared == imported_source_files(stage_file, extra)
+
+
+def test_report_templates_are_a_dep_of_the_report_only():
+    """Editing a template reruns `report`, and nothing else."""
+    templates = "src/genbench/report/templates"
+    assert [name for name, deps in STAGES.items() if templates in deps] == ["report"]
+    assert (ROOT / templates / "report.html.j2").exists()
+    other = [d for deps in STAGES.values() for d in deps if d.startswith("src/") and ".py" not in d]
+    assert set(other) == {templates}  # no other non-Python source dep to keep in step

@@ -1,0 +1,1 @@
+"""The comparison report: metrics, grids and curves of every model, as HTML and Markdown."""

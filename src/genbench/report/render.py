@@ -1,0 +1,153 @@
+"""Render the report to `reports/`: index.html (self-contained: images embedded, no network)
+and report.md with the same content, its images beside it for a repository browser.
+"""
+
+import html
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from genbench.data.store import atomic_dir
+from genbench.report.figures import curves_png, data_uri
+from genbench.report.inputs import ReportInputs, Result
+from genbench.report.table import changes, flatten, headline, table
+
+TEMPLATES = Path(__file__).parent / "templates"
+HTML, MARKDOWN, IMAGES = "index.html", "report.md", "images"
+EXTRACTOR_NOTES = {
+    "evaluator": "An offline classifier trained on this dataset's own labels: these FIDs rank the"
+    " models here; they are not the Inception FIDs papers report.",
+    "inception-v3-compat": "Inception v3 as in the FID paper (torch-fidelity's"
+    " TensorFlow-compatible port): comparable with published FIDs at the same sample count"
+    " and reference set.",
+}
+
+
+def markdown_text(value: Any) -> str:
+    """Every value printed into report.md: HTML-escaped (Markdown renders raw HTML) and safe in
+    a table cell (no pipes or line breaks).
+    """
+    text = html.escape("" if value is None else str(value), quote=False)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def environments() -> tuple[Environment, Environment]:
+    """(HTML with autoescape on, Markdown with every value escaped by `markdown_text`)."""
+    loader = FileSystemLoader(TEMPLATES)
+    page = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+    markdown = Environment(
+        loader=loader, autoescape=False, undefined=StrictUndefined, finalize=markdown_text
+    )
+    return page, markdown
+
+
+def image(images: dict[str, bytes], file: str, png: bytes, caption: str) -> dict[str, str]:
+    """Register a PNG under images/<file>; the templates get both its file and data URI."""
+    images[file] = png
+    return {"file": f"{IMAGES}/{file}", "uri": data_uri(png), "caption": caption}
+
+
+def caption(result: Result, stem: str, real: bool) -> str:
+    """What a figure shows: which images, and for the DDPM which sampler drew them."""
+    if stem == "reconstructions":
+        return f"{result.name}: test images (top) and their reconstructions (bottom)"
+    if real:
+        return "real data: train images, scored as the floor"
+    sampler = result.card.get("sampler")
+    if not sampler:
+        return f"{result.name}: the first of {result.card.get('num_samples', '?')} scored samples"
+    how = f"{sampler['sampler']} sampler"
+    if sampler["sampler"] == "ddim":
+        how += f", {sampler['steps']} steps, eta {sampler['eta']}"
+    return f"{result.name}: {how}; the first scored samples"
+
+
+def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
+    """Sample grids (models beside real images), reconstructions and curves, as image entries."""
+    shown: dict[str, list] = {"grids": [], "reconstructions": [], "curves": []}
+    for result in [*inputs.models, inputs.real]:
+        for stem, path in result.figures.items():
+            text = caption(result, stem, result is inputs.real)
+            entry = image(images, f"{result.name}_{stem}.png", path.read_bytes(), text)
+            shown["reconstructions" if stem == "reconstructions" else "grids"].append(entry)
+        if result.curves is not None and (png := curves_png(result.curves, result.name)):
+            text = f"{result.name}: training curves"
+            shown["curves"].append(image(images, f"{result.name}_curves.png", png, text))
+    return shown
+
+
+def model_details(result: Result) -> dict[str, Any]:
+    """Params, protocol card and MLflow run of one model, as flat key/value lists."""
+    run = result.run or {}
+    uri, link = run.get("tracking_uri", ""), None
+    if uri.startswith(("http://", "https://")) and run.get("run_id"):
+        link = f"{uri.rstrip('/')}/#/experiments/{run.get('experiment_id')}/runs/{run['run_id']}"
+    config = result.config or {}
+    return {
+        "name": result.name,
+        "family": config.get("family", ""),
+        "params": sorted(flatten_any(config.get("params", {})).items()),
+        "card": sorted(flatten_any(result.card).items()),
+        "run_id": run.get("run_id", ""),
+        "experiment_id": run.get("experiment_id", ""),
+        "tracking_uri": uri,
+        "link": link,
+    }
+
+
+def flatten_any(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> {"a.b": "value"} with every leaf as text (lists kept whole)."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(flatten_any(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = "null" if value is None else str(value)
+    return flat
+
+
+def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Everything the two templates print, and the PNGs they show."""
+    images: dict[str, bytes] = {}
+    extractor_card = inputs.real.card.get("feature_extractor", {})
+    return {
+        "models": [r.name for r in inputs.models],
+        "extractor": inputs.extractor,
+        "extractor_note": EXTRACTOR_NOTES.get(inputs.extractor, ""),
+        "extractor_sha256": extractor_card.get("weights_sha256", ""),
+        "reference": inputs.real.card.get("reference", {}),
+        "num_samples": inputs.real.card.get("num_samples", ""),
+        "dataset": inputs.dataset,
+        "headline": headline(inputs),
+        "table": table(inputs),
+        "figures": figures(inputs, images),
+        "changes": changes(inputs),
+        "has_previous": inputs.previous is not None,
+        "previous_rev": inputs.previous_rev,
+        "details": [model_details(r) for r in inputs.models],
+        "floor_metrics": sorted(flatten(inputs.real.metrics).items()),
+    }, images
+
+
+def render(inputs: ReportInputs) -> tuple[str, str, dict[str, bytes]]:
+    """(index.html, report.md, {file: png}) of the report, all in memory."""
+    values, images = context(inputs)
+    page, markdown = environments()
+    return (
+        page.get_template("report.html.j2").render(**values),
+        markdown.get_template("report.md.j2").render(**values),
+        images,
+    )
+
+
+def write_report(inputs: ReportInputs, out: Path) -> Path:
+    """Render everything first, then replace `out` at once: a failure leaves the old report."""
+    page, markdown, images = render(inputs)
+    with atomic_dir(out) as tmp:
+        (tmp / HTML).write_text(page, encoding="utf-8")
+        (tmp / MARKDOWN).write_text(markdown, encoding="utf-8")
+        (tmp / IMAGES).mkdir()
+        for file, png in images.items():
+            (tmp / IMAGES / file).write_bytes(png)
+    return out / HTML

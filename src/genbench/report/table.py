@@ -1,0 +1,211 @@
+"""The numbers of the report: the metric table (best per column), the headline against the
+real-data floor, and the change of every metric since the previous commit.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from genbench.report.inputs import ReportInputs, Result
+
+LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
+EXTRACTOR = "@extractor"  # stands for the metrics group named after the feature extractor
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    group: str  # metrics group: EXTRACTOR, "ssim" or "cost"
+    metric: str
+    better: str
+    digits: int = 3
+    std: str | None = None  # the metric of the same group holding its standard deviation
+    unit: str = ""
+
+    @property
+    def quality(self) -> bool:
+        """A sample-quality column: the real-data floor has a value for it."""
+        return self.group != "cost"
+
+
+COLUMNS = (
+    Column("fid", "FID", EXTRACTOR, "fid", LOWER, 2),
+    Column("kid", "KID", EXTRACTOR, "kid_mean", LOWER, 3, std="kid_std"),
+    Column("is", "IS", EXTRACTOR, "is_mean", HIGHER, 2, std="is_std"),
+    Column("precision", "precision", EXTRACTOR, "precision", HIGHER),
+    Column("recall", "recall", EXTRACTOR, "recall", HIGHER),
+    Column("reconstruction", "recon. SSIM", "ssim", "reconstruction", HIGHER),
+    Column("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL),
+    Column("parameters", "parameters", "cost", "parameters", LOWER, 0),
+    Column("train_seconds", "train time", "cost", "train_seconds", LOWER, 1, unit=" s"),
+    Column("train_ips", "train img/s", "cost", "train_images_per_second", HIGHER, 0),
+    Column("sampling", "sampling ms/img", "cost", "sampling_ms_per_image", LOWER, 3),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float | None
+    text: str
+    best: bool = False
+
+
+def metric(result: Result, column: Column, extractor: str) -> float | None:
+    group = extractor if column.group == EXTRACTOR else column.group
+    value = result.metrics.get(group, {}).get(column.metric)
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def fmt(value: float | None, digits: int, unit: str = "") -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}{unit}" if digits == 0 else f"{value:.{digits}f}{unit}"
+
+
+def cell_text(result: Result, column: Column, extractor: str) -> str:
+    value = metric(result, column, extractor)
+    text = fmt(value, column.digits, column.unit)
+    if value is None:
+        return text
+    if column.std:
+        std = result.metrics.get(extractor, {}).get(column.std)
+        text += f" ± {fmt(std, column.digits)}" if std is not None else ""
+    if column.better == NEAR_REAL:
+        text += f" (real {fmt(real_diversity(result), column.digits)})"
+    if column.metric == "parameters":
+        text = count(value)
+        generator = result.metrics.get("cost", {}).get("generator_parameters")
+        if generator not in (None, value):
+            text += f" (G {count(generator)})"  # the GAN's discriminator is not sampled
+    return text
+
+
+def count(value: float) -> str:
+    """A parameter count, short: 1.11M, 398k, 950."""
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    return f"{value / 1e3:.0f}k" if value >= 1e4 else f"{value:.0f}"
+
+
+def real_diversity(result: Result) -> float | None:
+    """Diversity SSIM of the real test images, measured beside each model's."""
+    return result.metrics.get("ssim", {}).get("diversity_real")
+
+
+def score(value: float, column: Column, result: Result) -> float:
+    """Smaller is better: the quantity compared to find each column's best."""
+    if column.better == LOWER:
+        return value
+    if column.better == HIGHER:
+        return -value
+    return abs(value - (real_diversity(result) or 0.0))
+
+
+def table(inputs: ReportInputs) -> dict[str, Any]:
+    """Rows of cells for every model and the real-data floor; the best model per column marked."""
+    extractor = inputs.extractor
+    best = {}
+    for column in COLUMNS:
+        scored = [
+            (score(v, column, r), r.name)
+            for r in inputs.models
+            if (v := metric(r, column, extractor)) is not None
+        ]
+        best[column.key] = min(scored)[1] if len(scored) > 1 else None
+    rows = [
+        {
+            "name": r.name,
+            "cells": [
+                Cell(metric(r, c, extractor), cell_text(r, c, extractor), best[c.key] == r.name)
+                for c in COLUMNS
+            ],
+        }
+        for r in inputs.models
+    ]
+    floor = [Cell(None, cell_text(inputs.real, c, extractor) if c.quality else "") for c in COLUMNS]
+    return {"columns": COLUMNS, "rows": rows, "floor": {"name": "real data", "cells": floor}}
+
+
+def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """Per quality metric: the best model, its value, the real-data floor and the gap to it."""
+    extractor, lines = inputs.extractor, []
+    for column in COLUMNS:
+        found = [(r, v) for r in inputs.models if (v := metric(r, column, extractor)) is not None]
+        if not column.quality or not found:
+            continue
+        result, value = min(found, key=lambda rv: score(rv[1], column, rv[0]))
+        floor = metric(inputs.real, column, extractor)
+        if column.better == NEAR_REAL:
+            floor = real_diversity(result)
+        gap = None if floor is None else value - floor
+        lines.append(
+            {
+                "metric": column.label,
+                "model": result.name,
+                "value": fmt(value, column.digits),
+                "floor": fmt(floor, column.digits),
+                "gap": "" if gap is None else f"{gap:+.{column.digits}f}",
+                "better": column.better,
+            }
+        )
+    return lines
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}, numbers only."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+DIRECTIONS = {c.metric: c.better for c in COLUMNS}
+
+
+def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> str:
+    """better / worse / changed (no direction) / same, for one metric key like `evaluator.fid`."""
+    if math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
+        return "same"
+    direction = DIRECTIONS.get(key.rsplit(".", 1)[-1])
+    if direction == NEAR_REAL and key == "ssim.diversity":
+        old_gap = abs(old - previous.get("ssim.diversity_real", old))
+        new_gap = abs(new - current.get("ssim.diversity_real", new))
+        return "better" if new_gap < old_gap else "worse" if new_gap > old_gap else "changed"
+    if direction in (LOWER, HIGHER):
+        return "better" if (new < old) == (direction == LOWER) else "worse"
+    return "changed"
+
+
+def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """What `dvc metrics diff <previous_rev>` shows, with better/worse per metric; changed only."""
+    if inputs.previous is None:
+        return []
+    rows = []
+    for result in [*inputs.models, inputs.real]:
+        current = flatten(result.metrics)
+        previous = flatten(inputs.previous.get(result.name) or {})
+        for key in sorted(set(current) | set(previous)):
+            old, new = previous.get(key), current.get(key)
+            if old is not None and new is not None:
+                mark = verdict(key, old, new, current, previous)
+                if mark == "same":
+                    continue
+                change = f"{new - old:+,.5g}"
+            else:
+                mark, change = ("new" if old is None else "removed"), ""
+            rows.append(
+                {
+                    "path": f"metrics/{result.name}.json",
+                    "metric": key,
+                    "old": "" if old is None else f"{old:,.5g}",
+                    "new": "" if new is None else f"{new:,.5g}",
+                    "change": change,
+                    "verdict": mark,
+                }
+            )
+    return rows
