@@ -11,7 +11,8 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test test-all lint format setup lock
+.PHONY: run flow serve test test-all lint format setup lock
+CRON ?= 0 3 * * *
 
 ## run: set up .venv if needed, check params.yaml, run the whole DVC pipeline; the report is reports/index.html
 run: setup
@@ -19,6 +20,14 @@ run: setup
 	dvc repro
 	@echo "done. the comparison: open reports/index.html in a browser (reports/report.md: the same as Markdown)"
 	@echo "curves: .venv/bin/dvc plots show; runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+
+## flow: the DVC graph once as a Prefect flow (a temporary Prefect server unless PREFECT_API_URL is set)
+flow: setup
+	python -m pipelines.run
+
+## serve: the scheduled deployment genbench/nightly (CRON="..."); needs `prefect server start` and PREFECT_API_URL
+serve: setup
+	python -m pipelines.serve --cron "$(CRON)"
 
 ## test: set up .venv if needed, then run the test suite (the slow and gpu tests are excluded)
 test: setup

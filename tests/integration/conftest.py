@@ -1,6 +1,7 @@
 """A tiny prepared dataset (digits at 8×8) and a runner for the real train stage."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,20 @@ def run_command(cmd: list, root: Path, tracking_uri: str | None = None, check: b
 def run_train(model, params, data, root, tracking_uri=None, launcher=(sys.executable,), check=True):
     """Run the real train stage in a subprocess; returns the CompletedProcess."""
     return run_command(train_cmd(model, params, data, root, launcher), root, tracking_uri, check)
+
+
+def copy_project(dest: Path) -> Path:
+    """The repository's files (tracked and new, not ignored, no data) in a fresh git repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file() and not name.startswith(("data/", "dvc.lock")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest

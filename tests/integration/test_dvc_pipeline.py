@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.integration.conftest import copy_project
 
 
 def run(cmd: list[str], cwd: Path, extra_env: dict | None = None) -> str:
@@ -29,20 +28,8 @@ def run(cmd: list[str], cwd: Path, extra_env: dict | None = None) -> str:
 @pytest.fixture
 def project(tmp_path) -> Path:
     """The repository's files (tracked and new, not ignored) in a fresh git repo."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    copy = tmp_path / "repo"
-    for name in filter(None, files):
-        if (ROOT / name).is_file() and not name.startswith(("data/", "dvc.lock")):
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    run(["git", "init", "-q"], copy)
-    return copy
+    (tmp_path / "repo").mkdir()
+    return copy_project(tmp_path / "repo")
 
 
 def ran(output: str, stages=("download", "preprocess")) -> set[str]:

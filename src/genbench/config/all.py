@@ -6,6 +6,7 @@ from typing import Any
 from genbench.config.base import Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
+from genbench.config.orchestration import OrchestrationParams
 from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.errors import ParamsError
 
@@ -17,6 +18,7 @@ SCHEMAS: dict[str, Any] = {
     "vae": VaeParams,
     "ddpm": DdpmParams,
     "evaluate": EvaluateParams,
+    "orchestration": OrchestrationParams,
 }
 
 

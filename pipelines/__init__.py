@@ -1,0 +1,7 @@
+"""Prefect orchestration of the DVC graph: the only package that imports prefect.
+
+DVC stays the source of truth for the stage graph and for what is up to date (`graph.py` reads
+it through DVC's API, `repro.py` runs `dvc repro`/`dvc exp run`); Prefect runs, schedules,
+retries and shows (`flows.py`). Entry points: `python -m pipelines.run`, `pipelines.sweep`,
+`pipelines.serve` and `pipelines.deploy` (docs/orchestration.md).
+"""

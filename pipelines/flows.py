@@ -1,0 +1,167 @@
+"""The `genbench` and `sweep` Prefect flows: one task per DVC stage or grid point.
+
+DVC decides what is up to date: each task runs `dvc repro --single-item <stage>`, and a stage
+DVC skips ends in a Completed state named `Skipped` (or `Cached` when DVC restored its outputs
+from the run cache), so the UI tells work done from work avoided.
+
+DVC holds one lock per workspace, so the tasks of one flow run go one at a time
+(max_workers=1) in dependency order; a failed stage's downstream tasks end `NotReady`, unrun.
+Parallel branches need separate workspaces (docs/orchestration.md).
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.states import Completed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from genbench.config.all import validate_params
+from genbench.config.orchestration import OrchestrationParams
+from pipelines import grid
+from pipelines.graph import downstream, read_graph, run_order
+from pipelines.repro import (
+    Outcome,
+    StageError,
+    absolute_tracking_uri,
+    dvc_env,
+    repro_stage,
+    run_dvc,
+)
+
+STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
+SWEEP_ARTIFACT = "genbench-sweep"
+
+
+def load_settings(root: Path) -> OrchestrationParams:
+    """The `orchestration` section, after checking the whole params file as `make run` does."""
+    return validate_params(root / "params.yaml")["orchestration"]
+
+
+# DVC is the cache here: Prefect's own result caching and persistence stay off.
+@task(name="dvc-stage", cache_policy=NO_CACHE, persist_result=False)
+def dvc_stage(repo: str, stage: str, pipeline_id: str, pull: bool = False) -> State:
+    """Bring one DVC stage up to date; its output goes to this task's log line by line."""
+    logger = get_run_logger()
+    outcome = repro_stage(repo, stage, dvc_env(pipeline_id), logger.info, pull=pull)
+    return Completed(name=STATE_NAMES[outcome], message=f"{stage}: {outcome.value}")
+
+
+@task(name="dvc-push", cache_policy=NO_CACHE, persist_result=False)
+def dvc_push(repo: str) -> None:
+    """Send every output to the DVC remote, for the next machine of the pool."""
+    run_dvc(["push"], repo, dvc_env(), get_run_logger().info)
+
+
+def _failure(graph: dict, futures: dict[str, PrefectFuture]) -> str | None:
+    """One line for the flow's error: the first failed stage's message and what did not run."""
+    failed = [name for name, future in futures.items() if future.state.is_failed()]
+    if not failed:
+        return None
+    error = futures[failed[0]].result(raise_on_failure=False)
+    blocked = [name for name in downstream(graph, failed[0]) if name in futures]
+    line = str(error) if isinstance(error, BaseException) else futures[failed[0]].state.message
+    if len(failed) > 1:
+        line += f"; also failed: {', '.join(failed[1:])}"
+    return line + (f"; not run: {', '.join(blocked)}" if blocked else "")
+
+
+@flow(name="genbench", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def genbench(
+    repo: str = ".", targets: list[str] | None = None, pull: bool = False, push: bool = False
+) -> dict[str, str]:
+    """Run the DVC graph of `repo`, one task per stage, skipping what DVC finds up to date.
+
+    Args:
+        targets: stages to bring up to date with their upstream (default: the whole graph).
+        pull: `dvc repro --pull`: fetch unchanged stages' outputs from the DVC remote.
+        push: `dvc push` every output when all stages succeeded.
+    """
+    root = Path(repo).resolve()
+    settings = load_settings(root)
+    graph = read_graph(root)
+    stage_task = dvc_stage.with_options(
+        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
+    )
+    # The MLflow runs of one flow run share this tag (genbench.pipeline_id), unless the user
+    # named the execution.
+    pipeline_id = os.environ.get("GENBENCH_PIPELINE_ID") or flow_run.get_id() or "genbench"
+    futures: dict[str, PrefectFuture] = {}
+    for name in run_order(graph, targets):
+        futures[name] = stage_task.with_options(task_run_name=name).submit(
+            str(root), name, pipeline_id, pull, wait_for=[futures[up] for up in graph[name]]
+        )
+    for future in futures.values():
+        future.wait()
+    error = _failure(graph, futures)
+    if error:
+        raise StageError(error)
+    if push:
+        dvc_push.with_options(retries=settings.retries)(str(root))
+    outcomes = {state_name: outcome.value for outcome, state_name in STATE_NAMES.items()}
+    summary = {name: outcomes[future.state.name] for name, future in futures.items()}
+    get_run_logger().info("stages: %s", "; ".join(f"{k} {v}" for k, v in summary.items()))
+    return summary
+
+
+@task(name="dvc-experiment", cache_policy=NO_CACHE, persist_result=False)
+def experiment(repo: str, name: str, options: list[str], tracking_uri: str) -> dict[str, Any]:
+    """`dvc exp run --temp -n name -S ...`: one grid point; returns its DVC metrics."""
+    import dvc.api
+
+    env = dvc_env(pipeline_id=name, tracking_uri=tracking_uri)
+    run_dvc(["exp", "run", "--temp", "-n", name, *options], repo, env, get_run_logger().info)
+    return dvc.api.metrics_show(repo=repo, rev=name)
+
+
+@flow(name="sweep", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def sweep(
+    repo: str = ".", overrides: list[str] | None = None, metrics: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """One DVC experiment per point of a grid of `dvc exp run -S` overrides, and a table.
+
+    Args:
+        overrides: `key=v1,v2` overrides (default: orchestration.sweep.grid in params.yaml).
+        metrics: metric names for the table (default: orchestration.sweep.metrics).
+    """
+    root = Path(repo).resolve()
+    settings = load_settings(root)
+    points = grid.expand(grid.parse_grid(overrides or settings.sweep.grid))
+    grid.check_points(root / "params.yaml", points)  # every point valid before any training
+    wanted, uri = metrics or settings.sweep.metrics, absolute_tracking_uri(root)
+    point_task = experiment.with_options(
+        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
+    )
+    rows, failed = [], []
+    for index, point in enumerate(points, start=1):
+        name = f"{flow_run.get_name() or 'sweep'}-{index}"  # a DVC experiment and MLflow tag
+        state = point_task.with_options(task_run_name=f"{name} {grid.describe(point)}")(
+            str(root), name, grid.set_options(point), uri, return_state=True
+        )
+        values = state.result(raise_on_failure=False) if state.is_completed() else {}
+        if not state.is_completed():
+            failed.append(f"{name} ({grid.describe(point)})")
+        row = {"experiment": name, **{key: text for key, _, text in point}}
+        rows.append({**row, **grid.flatten_metrics(values or {}, wanted)})
+    _publish(rows, failed)
+    if failed:
+        raise StageError(f"sweep: {len(failed)} of {len(points)} points failed: {failed[0]}")
+    return rows
+
+
+def _publish(rows: list[dict[str, Any]], failed: list[str]) -> None:
+    """The table of metrics per point: in the log, on stdout, and as a flow artifact."""
+    columns, cells = grid.table(rows)
+    text = grid.markdown(columns, cells)
+    get_run_logger().info("sweep results:\n%s", text)
+    status = f"; failed: {', '.join(failed)}" if failed else ""
+    create_table_artifact(
+        table=[dict(zip(columns, row, strict=True)) for row in cells],
+        key=SWEEP_ARTIFACT,
+        description=f"Metrics per grid point, one DVC experiment each{status}",
+    )

@@ -1,0 +1,140 @@
+"""Running DVC's own commands (`dvc repro --single-item`, `dvc exp run`) and reading their output.
+
+No prefect here: each function takes an `on_line` callable for the live output, so the flows
+route it into Prefect's task log and the tests can call these directly.
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from genbench.errors import GenbenchError
+
+TAIL_LINES = 3  # error lines quoted in a failed stage's one-line message
+# The venv's bin folder first, so `dvc` and the stages' `python` are this interpreter's, also
+# under a Prefect worker started without the venv activated.
+BIN = str(Path(sys.executable).parent)
+
+
+class StageError(GenbenchError):
+    """A DVC command exited non-zero; the message ends with the tail of its output."""
+
+
+class Outcome(StrEnum):
+    """What `dvc repro --single-item` did with one stage, from DVC's own log lines."""
+
+    RAN = "ran"
+    UP_TO_DATE = "up to date"  # "Stage 'x' didn't change, skipping"
+    RESTORED = "restored from the run cache"  # "Stage 'x' is cached - skipping run, ..."
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    output: str  # the whole output, stdout and stderr interleaved
+
+
+def dvc_env(pipeline_id: str | None = None, tracking_uri: str | None = None) -> dict[str, str]:
+    """The environment of a DVC command: venv first, no analytics, optional MLflow grouping."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if pipeline_id:
+        env["GENBENCH_PIPELINE_ID"] = pipeline_id
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return env
+
+
+def absolute_tracking_uri(root: str | Path) -> str:
+    """MLFLOW_TRACKING_URI with a relative sqlite path made absolute against the repo.
+
+    `dvc exp run --temp` runs in a temporary copy: a relative `sqlite:///mlflow.db` would
+    log there and vanish with it.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(root) / uri[len(prefix) :])
+    return uri
+
+
+def stream(
+    cmd: list[str], cwd: str | Path, env: dict[str, str], on_line: Callable[[str], None]
+) -> CommandResult:
+    """Run cmd, passing each output line to on_line as it comes (tqdm's \\r updates included)."""
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,  # universal newlines: a progress bar's \r ends a line too
+        errors="replace",
+    ) as proc:
+        for raw in proc.stdout:  # type: ignore[union-attr]  (PIPE was asked for)
+            line = raw.rstrip()
+            if line:
+                lines.append(line)
+                on_line(line)
+        returncode = proc.wait()
+    return CommandResult(returncode, "\n".join(lines))
+
+
+def tail(output: str, count: int = TAIL_LINES) -> str:
+    """The last error lines of a failed command, joined into one line.
+
+    The stage's own `error: ...` lines first; DVC's 'failed to reproduce' (which repeats the
+    whole command) only when the stage said nothing; else the last lines whatever they say.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    own = [line for line in errors if not line.startswith("ERROR: failed to reproduce")]
+    chosen = (own or errors or lines)[-count:]
+    return " | ".join(chosen) if chosen else "no output"
+
+
+def repro_command(stage: str, pull: bool = False) -> list[str]:
+    """`dvc repro --single-item <stage>`: the stage alone; the flow has run its upstream first."""
+    cmd = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
+    return [*cmd, "--pull"] if pull else cmd
+
+
+def classify(stage: str, output: str) -> Outcome:
+    """Read DVC's verdict on one stage from its log (dvc/stage/__init__.py, stage/cache.py)."""
+    if f"Stage '{stage}' didn't change, skipping" in output:
+        return Outcome.UP_TO_DATE
+    if f"Stage '{stage}' is cached - skipping run" in output:
+        return Outcome.RESTORED
+    return Outcome.RAN
+
+
+def repro_stage(
+    repo: str | Path,
+    stage: str,
+    env: dict[str, str],
+    on_line: Callable[[str], None],
+    pull: bool = False,
+) -> Outcome:
+    """Bring one stage up to date with DVC; StageError with the error's tail if it fails."""
+    result = stream(repro_command(stage, pull), repo, env, on_line)
+    if result.returncode != 0:
+        raise StageError(f"stage {stage!r} failed: {tail(result.output)}")
+    return classify(stage, result.output)
+
+
+def run_dvc(
+    args: list[str], repo: str | Path, env: dict[str, str], on_line: Callable[[str], None]
+) -> str:
+    """Any other DVC command (`push`, `exp run`); StageError with its tail if it fails."""
+    result = stream([sys.executable, "-m", "dvc", *args], repo, env, on_line)
+    if result.returncode != 0:
+        raise StageError(
+            f"dvc {' '.join(args[:2])} failed (exit {result.returncode}): {tail(result.output)}"
+        )
+    return result.output

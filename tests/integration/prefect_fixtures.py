@@ -1,0 +1,153 @@
+"""A real `prefect server` and a tiny copy of the project for the Prefect flow tests."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.integration.conftest import BIN, TINY, copy_project
+from tests.integration.test_evaluate_stage import TINY_EVALUATE
+from tests.integration.test_mlflow_tracking import free_port
+
+GIT = ["git", "-c", "user.email=test@genbench.local", "-c", "user.name=genbench tests"]
+
+
+def set_params(root: Path, changes: dict) -> None:
+    """Update params.yaml section by section (DVC wants every key a stage lists to exist)."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for section, values in changes.items():
+        params[section] = {**params[section], **values} if isinstance(values, dict) else values
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def tiny_project(dest: Path) -> Path:
+    """copy_project on TINY params (the whole graph in ~2 min), committed, no retries."""
+    copy_project(dest)
+    set_params(dest, {**TINY, "evaluate": TINY_EVALUATE})
+    set_params(dest, {"orchestration": {"retries": 0, "retry_delay_seconds": 0}})
+    commit(dest, "tiny")
+    return dest
+
+
+def commit(root: Path, message: str) -> None:
+    subprocess.run([*GIT, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", message], cwd=root, check=True)
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """A subprocess environment: this venv first, a private PREFECT_HOME, nothing phoning home."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "MLFLOW_TRACKING_URI", "GENBENCH_PIPELINE_ID"))
+    }
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        HF_HUB_OFFLINE="1",
+        # Git identity for `dvc exp run` commits in the copies.
+        GIT_AUTHOR_NAME="genbench tests",
+        GIT_AUTHOR_EMAIL="test@genbench.local",
+        GIT_COMMITTER_NAME="genbench tests",
+        GIT_COMMITTER_EMAIL="test@genbench.local",
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # http://127.0.0.1:<port>/api
+    env: dict[str, str]  # for clients of this server: PREFECT_HOME and PREFECT_API_URL set
+
+
+def start(cmd: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
+    """A background process in its own session, so stop() can end it and its children."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process group, SIGKILL when it has not exited within timeout."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                tail = log.read_text()[-2000:]
+                raise RuntimeError(f"prefect server did not start: {tail}") from None
+            time.sleep(0.5)
+
+
+def running_server(root: Path):
+    """`prefect server start` on 127.0.0.1 with PREFECT_HOME in root; stopped by PID after."""
+    port = free_port()
+    env = base_env(root / "home")
+    cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    proc = start(cmd, root, env, root / "server.log")
+    url = f"http://127.0.0.1:{port}/api"
+    wait_healthy(url, proc, root / "server.log")
+    yield Server(url=url, env={**env, "PREFECT_API_URL": url})
+    stop(proc)
+
+
+def run_module(module: str, args: list, cwd: Path, env: dict, timeout: float = 600):
+    """`python -m module args` in cwd; returns the CompletedProcess (output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def api(server: Server, path: str, body: dict | None = None):
+    """GET (or POST body) `path` on the server's REST API; returns the decoded JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{server.url}{path}", data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def task_runs(server: Server, flow_run_id: str) -> dict[str, dict]:
+    """The flow run's task runs by name, each with its `state` (type, name, message)."""
+    runs = api(server, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+    return {run["name"]: run for run in runs}
+
+
+def flow_run_id(output: str) -> str:
+    """The id in the entry points' last line: `flow run <id>: Completed` / `(flow run <id>)`."""
+    found = re.findall(r"flow run ([0-9a-f-]{36})", output)
+    assert found, output[-3000:]
+    return found[-1]

@@ -1,0 +1,267 @@
+"""The Prefect flows on a tiny copy of the project, against a real `prefect server` (no mocks).
+
+One module-scoped copy: the tests run in file order and build on each other (first run, all
+up to date, ephemeral mode, the served deployment, a work pool, a failing stage, a sweep).
+"""
+
+import sqlite3
+import subprocess
+
+import pytest
+
+from pipelines.graph import downstream, read_graph
+from tests.integration.conftest import BIN
+from tests.integration.prefect_fixtures import (
+    api,
+    base_env,
+    commit,
+    flow_run_id,
+    run_module,
+    running_server,
+    set_params,
+    start,
+    stop,
+    task_runs,
+    tiny_project,
+)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    yield from running_server(tmp_path_factory.mktemp("prefect-server"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flow") / "repo"
+    root.mkdir()
+    return tiny_project(root)
+
+
+@pytest.fixture(scope="module")
+def stages(project) -> set[str]:
+    """The expected task names, read from DVC like the flow does."""
+    return set(read_graph(project))
+
+
+def client_env(project, server) -> dict:
+    """The server's client environment, with the copy's own genbench code for the stages."""
+    return {**server.env, "PYTHONPATH": str(project / "src")}
+
+
+def check(result) -> str:
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return result.stdout + result.stderr
+
+
+def mlflow_runs(project, tag_value: str) -> list[tuple]:
+    """(run name, status) of the MLflow runs tagged genbench.pipeline_id = tag_value."""
+    with sqlite3.connect(project / "mlflow.db") as db:
+        return db.execute(
+            "SELECT runs.name, runs.status FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
+            "WHERE tags.key = 'genbench.pipeline_id' AND tags.value = ?",
+            (tag_value,),
+        ).fetchall()
+
+
+def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
+    out = check(
+        run_module(
+            "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)
+        )
+    )
+    run_id = flow_run_id(out)
+    assert api(prefect_server, f"/flow_runs/{run_id}")["state"]["type"] == "COMPLETED"
+    runs = task_runs(prefect_server, run_id)
+    assert set(runs) == stages
+    assert {run["state"]["name"] for run in runs.values()} == {"Completed"}
+    logs = api(
+        prefect_server,
+        "/logs/filter",
+        {"logs": {"task_run_id": {"any_": [runs["train@gan"]["id"]]}}},
+    )
+    text = "\n".join(log["message"] for log in logs)
+    assert "Running stage 'train@gan'" in text and "train@gan: " in text  # DVC's and the stage's
+    # The MLflow runs of this execution are grouped under the flow run's id
+    assert sorted(name for name, _ in mlflow_runs(project, run_id)) == ["ddpm", "gan", "vae"]
+
+
+def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_server):
+    result = run_module(
+        "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)
+    )
+    runs = task_runs(prefect_server, flow_run_id(check(result)))
+    assert set(runs) == stages
+    assert {(run["state"]["type"], run["state"]["name"]) for run in runs.values()} == {
+        ("COMPLETED", "Skipped")
+    }
+    assert result.stdout.count(": up to date") == len(stages)
+
+
+def test_ephemeral_mode_needs_no_server(project, stages, tmp_path):
+    env = {**base_env(tmp_path / "home"), "PYTHONPATH": str(project / "src")}
+    result = run_module("pipelines.run", [], project, env)
+    out = check(result)
+    assert "Starting temporary server" in out
+    assert result.stdout.count(": up to date") == len(stages)
+
+
+def test_served_deployment_has_its_schedule_and_runs(project, stages, prefect_server, tmp_path):
+    env = client_env(project, prefect_server)
+    serve = start(
+        [BIN / "python", "-m", "pipelines.serve", "--cron", "0 3 * * *"],
+        project,
+        env,
+        tmp_path / "serve.log",
+    )
+    try:
+        deployment = wait_for_deployment(
+            prefect_server, "genbench/nightly", serve, tmp_path / "serve.log"
+        )
+        (schedule,) = deployment["schedules"]
+        assert schedule["schedule"]["cron"] == "0 3 * * *" and schedule["active"]
+        assert deployment["parameters"]["repo"] == str(project)
+        # serve registers its deployments one after the other: wait for the second as well
+        sweep = wait_for_deployment(
+            prefect_server, "sweep/nightly-sweep", serve, tmp_path / "serve.log"
+        )
+        assert sweep["parameters"]["repo"] == str(project) and not sweep["schedules"]
+        out = check(
+            run_cli(
+                ["deployment", "run", "genbench/nightly", "--watch", "--watch-timeout", "300"],
+                env,
+                tmp_path,
+            )
+        )
+        assert "Completed" in out
+        runs = api(
+            prefect_server,
+            "/flow_runs/filter",
+            {"deployments": {"id": {"any_": [deployment["id"]]}}},
+        )
+        (run,) = [run for run in runs if run["state"]["type"] != "SCHEDULED"]
+        assert run["state"]["type"] == "COMPLETED"
+        assert set(task_runs(prefect_server, run["id"])) == stages
+    finally:
+        stop(serve)  # before the server: stopped the other way round, serve hangs
+
+
+def test_serve_and_deploy_refuse_a_bad_cron_or_no_server(project, prefect_server, tmp_path):
+    env = client_env(project, prefect_server)
+    for module in ("pipelines.serve", "pipelines.deploy"):
+        bad = run_module(module, ["--cron", "61 * * * *"], project, env)
+        assert bad.returncode == 2
+        assert (
+            bad.stderr.strip() == "error: --cron '61 * * * *': Invalid cron string: \"61 * * * *\""
+        )
+    alone = {**base_env(tmp_path / "home"), "PYTHONPATH": str(project / "src")}
+    missing = run_module("pipelines.serve", [], project, alone)
+    assert missing.returncode == 2 and "PREFECT_API_URL is not set" in missing.stderr
+
+
+def test_work_pool_worker_runs_the_deployment(project, prefect_server, tmp_path):
+    env = client_env(project, prefect_server)
+    check(
+        run_module(
+            "pipelines.deploy", ["--pool", "genbench-test", "--source", project], project, env
+        )
+    )
+    worker_env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    worker = start(
+        [BIN / "prefect", "worker", "start", "--pool", "genbench-test"],
+        tmp_path,
+        worker_env,
+        tmp_path / "worker.log",
+    )
+    try:
+        out = check(
+            run_cli(
+                ["deployment", "run", "genbench/nightly-pool", "--watch", "--watch-timeout", "300"],
+                env,
+                tmp_path,
+            )
+        )
+        assert "Completed" in out
+    finally:
+        stop(worker)
+    assert "Skipped" in (tmp_path / "worker.log").read_text()
+
+
+def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stages, prefect_server):
+    params = (project / "params.yaml").read_text()
+    set_params(project, {"gan": {"widths": [16, 16]}})  # passes validation, fails in train@gan
+    try:
+        result = run_module(
+            "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)
+        )
+    finally:
+        (project / "params.yaml").write_text(params)
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: stage 'train@gan' failed: error: params.yaml: gan.widths")
+    blocked = downstream(read_graph(project), "train@gan")
+    assert blocked and f"not run: {', '.join(blocked)}" in error
+    run_id = flow_run_id(result.stderr)
+    flow_state = api(prefect_server, f"/flow_runs/{run_id}")["state"]
+    assert flow_state["type"] == "FAILED" and "gan.widths" in flow_state["message"]
+    states = {name: run["state"]["name"] for name, run in task_runs(prefect_server, run_id).items()}
+    assert states["train@gan"] == "Failed"
+    assert {states[name] for name in blocked} == {"NotReady"}
+    others = stages - {"train@gan", *blocked}
+    assert {states[name] for name in others} == {"Skipped"}
+
+
+def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_server):
+    commit(project, "tiny run")  # experiments start from the last commit and its dvc.lock
+    env = client_env(project, prefect_server)
+    result = run_module("pipelines.sweep", ["gan.z_dim=4,16", "--repo", project], project, env)
+    out = check(result)
+    run_id = flow_run_id(out)
+    names = sorted(task_runs(prefect_server, run_id))
+    assert len(names) == 2
+    experiments = [name.split()[0] for name in names]  # "<experiment> gan.z_dim=4"
+    listed = subprocess.run(
+        [BIN / "dvc", "exp", "ls", "--name-only"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(listed) == experiments
+    for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
+        assert mlflow_runs(project, experiment) == [("gan", "FINISHED")]
+        assert f"| {experiment} | {z_dim} |" in result.stdout
+    assert "gan evaluator.fid" in result.stdout
+    (artifact,) = api(
+        prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["genbench-sweep"]}}}
+    )
+    assert artifact["type"] == "table" and artifact["flow_run_id"] == run_id
+
+
+def wait_for_deployment(server, name, proc, log, timeout=90) -> dict:
+    import time
+    import urllib.error
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return api(server, f"/deployments/name/{name}")
+        except urllib.error.HTTPError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(
+                    f"{name} was not registered: {log.read_text()[-3000:]}"
+                ) from None
+            time.sleep(1)
+
+
+def run_cli(args, env, cwd):
+    return subprocess.run(
+        [BIN / "prefect", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )

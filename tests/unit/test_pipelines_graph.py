@@ -1,0 +1,187 @@
+"""pipelines/ without Prefect: graph order, DVC output parsing, sweep grids, the params section."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from genbench.config.orchestration import OrchestrationParams
+from genbench.errors import ParamsError
+from pipelines import grid
+from pipelines.graph import GraphError, downstream, read_graph, run_order
+from pipelines.repro import (
+    Outcome,
+    absolute_tracking_uri,
+    classify,
+    repro_command,
+    tail,
+)
+from tests.conftest import ROOT
+
+# A diamond with a side branch, in "dvc.yaml order": c is declared before b.
+GRAPH = {
+    "fetch": (),
+    "prep": ("fetch",),
+    "c": ("prep",),
+    "b": ("prep",),
+    "join": ("b", "c"),
+    "side": ("prep",),
+}
+
+
+def test_run_order_puts_upstream_first_and_keeps_declaration_order():
+    assert run_order(GRAPH) == ["fetch", "prep", "c", "b", "side", "join"]
+
+
+def test_targets_select_their_upstream_only():
+    assert run_order(GRAPH, ["b"]) == ["fetch", "prep", "b"]
+    assert run_order(GRAPH, ["join", "side"]) == ["fetch", "prep", "c", "b", "side", "join"]
+
+
+def test_unknown_target_and_cycle_are_one_line_errors():
+    with pytest.raises(GraphError, match=r"stage 'nope' is not in dvc.yaml; stages: fetch, prep"):
+        run_order(GRAPH, ["nope"])
+    with pytest.raises(GraphError, match="cycle through: a, b"):
+        run_order({"a": ("b",), "b": ("a",)})
+
+
+def test_downstream_is_transitive():
+    assert downstream(GRAPH, "c") == ["join"]
+    assert downstream(GRAPH, "prep") == ["c", "b", "join", "side"]
+    assert downstream(GRAPH, "join") == []
+
+
+def dvc_init(path):
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=path, check=True)
+
+
+def test_read_graph_expands_foreach_and_points_to_dependencies(tmp_path, monkeypatch):
+    """Addresses are relative to the repo, whatever the current directory (DVC's are not)."""
+    monkeypatch.chdir(tmp_path.parent)
+    dvc_init(tmp_path)
+    stages = {
+        "make": {"cmd": "echo > a", "outs": ["a"]},
+        "use": {
+            "foreach": ["x", "y"],
+            "do": {"cmd": "echo > ${item}", "deps": ["a"], "outs": ["${item}"]},
+        },
+        "join": {"cmd": "echo > z", "deps": ["x", "y"], "outs": ["z"]},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    graph = read_graph(tmp_path)
+    assert graph == {"make": (), "use@x": ("make",), "use@y": ("make",), "join": graph["join"]}
+    assert sorted(graph["join"]) == ["use@x", "use@y"]
+    assert run_order(graph) == ["make", "use@x", "use@y", "join"]
+
+
+def test_read_graph_of_this_repository_runs_every_stage_after_its_dependencies():
+    graph = read_graph(ROOT)
+    order = run_order(graph)
+    assert sorted(order) == sorted(graph) and "preprocess" in graph
+    for position, name in enumerate(order):
+        assert set(graph[name]) <= set(order[:position]), name
+
+
+def test_read_graph_of_a_broken_dvc_yaml_is_one_line(tmp_path):
+    dvc_init(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a: {cmd: [unclosed\n")
+    with pytest.raises(GraphError) as err:
+        read_graph(tmp_path)
+    assert "cannot read the DVC graph" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_classify_reads_dvc_verdicts():
+    assert classify("train@gan", "Stage 'train@gan' didn't change, skipping") is Outcome.UP_TO_DATE
+    cached = "Stage 'a' is cached - skipping run, checking out outputs"
+    assert classify("a", cached) is Outcome.RESTORED
+    assert classify("a", "Running stage 'a':\n> python x.py") is Outcome.RAN
+    # Another stage's verdict says nothing about this one
+    assert classify("a", "Stage 'ab' didn't change, skipping") is Outcome.RAN
+
+
+def test_tail_prefers_the_stages_own_error_line():
+    output = "\n".join(
+        [
+            "Running stage 'train@gan':",
+            "> python stages/train.py ...",
+            "error: params.yaml: gan.widths: widths has 2 entries",
+            "ERROR: failed to reproduce 'train@gan': failed to run: python ..., exited with 2",
+        ]
+    )
+    assert tail(output) == "error: params.yaml: gan.widths: widths has 2 entries"
+    assert tail("ERROR: failed to reproduce 'x'") == "ERROR: failed to reproduce 'x'"
+    assert tail("a\nb\nc\nd") == "b | c | d" and tail("") == "no output"
+
+
+def test_repro_command_and_tracking_uri(tmp_path, monkeypatch):
+    assert repro_command("train@gan")[-3:] == ["repro", "--single-item", "train@gan"]
+    assert repro_command("a", pull=True)[-1] == "--pull"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert absolute_tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////abs/m.db")
+    assert absolute_tracking_uri(tmp_path) == "sqlite:////abs/m.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://host:5000")
+    assert absolute_tracking_uri(tmp_path) == "http://host:5000"
+
+
+def test_grid_parses_dvc_set_syntax_and_expands_the_product():
+    axes = grid.parse_grid(["gan.z_dim=32,64", "ddpm.lr=1e-4,2e-4", "gan.widths=[16],[16,8]"])
+    assert [axis.key for axis in axes] == ["gan.z_dim", "ddpm.lr", "gan.widths"]
+    assert axes[1].values == (1e-4, 2e-4) and axes[1].texts == ("0.0001", "0.0002")
+    assert axes[2].values == ([16], [16, 8]) and axes[2].texts == ("[16]", "[16,8]")
+    points = grid.expand(axes)
+    assert len(points) == 8
+    assert grid.set_options(points[0]) == [
+        "-S", "gan.z_dim=32", "-S", "ddpm.lr=0.0001", "-S", "gan.widths=[16]"
+    ]  # fmt: skip
+    assert grid.describe(points[-1]) == "gan.z_dim=64 ddpm.lr=0.0002 gan.widths=[16,8]"
+    assert [p[0][1] for p in grid.expand(grid.parse_grid(["seed=range(0,3)"]))] == [0, 1, 2]
+    assert len(grid.expand(grid.parse_grid(["ddpm.sampler=ddim"]))) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["gan.z_dim=[32"], r"sweep 'gan.z_dim=\[32': .* \(syntax: key=v1,v2\)"),
+        (["+gan.new=1,2"], "not allowed"),
+        (["gan.z_dim=1,2", "gan.z_dim=3"], "gan.z_dim appears twice"),
+        ([], "the grid is empty"),
+        (["seed=range(0,1000)"], "1000 points > 256"),
+    ],
+)
+def test_bad_grids_are_one_line_errors(overrides, message):
+    with pytest.raises(ParamsError, match=message):
+        grid.expand(grid.parse_grid(overrides))
+
+
+def test_check_points_validates_every_point_against_the_schemas():
+    params = ROOT / "params.yaml"
+    grid.check_points(params, grid.expand(grid.parse_grid(["gan.z_dim=8,16", "seed=1"])))
+    with pytest.raises(ParamsError, match=r"with gan.z_dim=0: gan.z_dim = 0: .*greater than"):
+        grid.check_points(params, grid.expand(grid.parse_grid(["gan.z_dim=8,0"])))
+    with pytest.raises(ParamsError, match="gan.zdim: no such key in params.yaml"):
+        grid.check_points(params, grid.expand(grid.parse_grid(["gan.zdim=8"])))
+
+
+def test_metrics_table_keeps_wanted_leaves_and_marks_gaps():
+    shown = {
+        "../x/metrics/gan.json:evaluator": {"fid": 10.71234, "kid_mean": 0.5, "recall": 0.9},
+        "../x/metrics/gan.json:cost": {"train_seconds": 3.0},
+        "metrics/real.json:evaluator.fid": 1.5,
+    }
+    flat = grid.flatten_metrics(shown, ["fid"])
+    assert flat == {"gan evaluator.fid": 10.71234, "real evaluator.fid": 1.5}
+    columns, cells = grid.table([{"experiment": "a", **flat}, {"experiment": "b"}])
+    assert columns == ["experiment", "gan evaluator.fid", "real evaluator.fid"]
+    assert cells == [["a", "10.71", "1.5"], ["b", "-", "-"]]
+    assert grid.markdown(columns, cells).splitlines()[1] == "| --- | --- | --- |"
+
+
+def test_orchestration_section_defaults_and_checks():
+    params = OrchestrationParams()
+    assert params.retries == 1 and params.sweep.grid == [] and params.sweep.metrics
+    OrchestrationParams(sweep={"grid": ["gan.z_dim=32,64", "seed=range(0,3)"]})
+    for bad in ({"retries": -1}, {"sweep": {"grid": ["z_dim 32"]}}, {"sweep": {"metrics": []}}):
+        with pytest.raises(ValueError):
+            OrchestrationParams(**bad)
