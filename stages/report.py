@@ -1,6 +1,7 @@
 """DVC stage `report`: the comparison page, reports/index.html (self-contained) and
 reports/report.md, from every model's metrics, protocol card, figures and loss curves, with the
-change since the previous commit. The report folder is logged to each model's MLflow run.
+change since the previous commit. The report folder is logged to each model's MLflow run,
+under report/<pipeline id>.
 """
 
 import argparse
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from genbench import tracking
 from genbench.errors import run_stage
-from genbench.report.inputs import REAL, load_inputs, metrics_at
+from genbench.report.inputs import REAL, committed_at, load_inputs
 from genbench.report.render import write_report
 
 
@@ -21,12 +22,11 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="prepared data folder (for meta.json)")
     parser.add_argument("--out", required=True, help="report folder to write")
     parser.add_argument("--previous-rev", default="HEAD", help="git revision to compare with")
+    parser.add_argument("--params", default="params.yaml", help="for the pipeline execution id")
     args = parser.parse_args()
     metrics = Path(args.metrics)
     tracking.check_reachable(tracking.tracking_uri())  # before the work, as in every stage
-    previous = metrics_at(
-        args.previous_rev, {n: metrics / f"{n}.json" for n in [*args.names, REAL]}
-    )
+    previous = committed_at(args.previous_rev, [*args.names, REAL], metrics)
     inputs = load_inputs(
         args.names,
         metrics,
@@ -37,7 +37,9 @@ def main() -> None:
         args.previous_rev,
     )
     page = write_report(inputs, Path(args.out))
-    logged = tracking.log_report([r.run for r in inputs.models if r.run], Path(args.out))
+    # one folder per pipeline execution, so a sweep's reports do not overwrite each other
+    where = f"report/{tracking.pipeline_id(args.params)}"
+    logged = tracking.log_report([r.run for r in inputs.models if r.run], Path(args.out), where)
     print(f"report: {page} (logged to {logged} of {len(args.names)} MLflow runs)")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from PIL import Image
 
 NAMES = ("gan", "vae", "ddpm")
-HOSTILE = '<script>alert("x")</script>|&'  # a class name and folder path from user data
+HOSTILE = '<script>alert("x")</script>|&'  # class names from user data
+LINK = "[link](https://evil.example)"
 
 
 def metrics_for(name: str, seed: int) -> dict:
@@ -78,7 +79,7 @@ def write_outputs(root: Path, seed: int = 0) -> dict[str, dict]:
         (model / "losses.csv").write_text("step,loss,images_per_second\n" + "\n".join(rows) + "\n")
     write_png(root / "figures/vae/reconstructions.png", (64, 16), 200)
     meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "test": 5}}
-    meta |= {"source": "folder", "classes": ["zero", HOSTILE]}
+    meta |= {"source": "folder", "classes": ["zero", HOSTILE, LINK]}
     (root / "data/prepared").mkdir(parents=True, exist_ok=True)
     (root / "data/prepared/meta.json").write_text(json.dumps(meta))
     return written

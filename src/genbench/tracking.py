@@ -143,15 +143,15 @@ def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
     return True
 
 
-def log_report(records: list[dict], folder: Path) -> int:
-    """The report folder into every model's training run (artifacts under `report/`), so each
-    run shows the comparison it took part in. Returns how many runs received it.
+def log_report(records: list[dict], folder: Path, artifact_path: str) -> int:
+    """The report folder into every model's training run (under `artifact_path`), so each run
+    shows the comparisons it took part in. Returns how many runs received it.
     """
     logged = 0
     for record in records:
         if run_exists(record, "report"):
             with mlflow.start_run(run_id=record["run_id"]):
-                mlflow.log_artifacts(str(folder), artifact_path="report")
+                mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
             logged += 1
     return logged
 

@@ -108,5 +108,6 @@ def assert_report_logged_to_every_run(project: Path) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     for name in ("gan", "vae", "ddpm"):
         run_id = json.loads((project / f"models/{name}/mlflow_run.json").read_text())["run_id"]
-        files = {f.path for f in client.list_artifacts(run_id, "report")}
-        assert {"report/index.html", "report/report.md"} <= files, (name, files)
+        (execution,) = client.list_artifacts(run_id, "report")  # report/<pipeline id>/
+        files = {f.path.rsplit("/", 1)[-1] for f in client.list_artifacts(run_id, execution.path)}
+        assert {"index.html", "report.md", "images"} <= files, (name, files)

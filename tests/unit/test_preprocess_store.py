@@ -113,3 +113,25 @@ def test_rgb_folder_preprocess_keeps_three_channels(tmp_path):
     download(params, tmp_path / "raw")
     meta = preprocess(tmp_path / "raw", tmp_path / "out", params, seed=0)
     assert meta["shape"]["train"] == [3, 3, 8, 8] and meta["classes"] == ["a"]
+
+
+def test_atomic_dir_replaces_keeps_on_failure_and_is_readable(tmp_path):
+    import os
+    import stat
+
+    from genbench.data.store import atomic_dir
+
+    out = tmp_path / "out"
+    with atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("first")
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError("the stage failed midway")
+    assert (out / "a.txt").read_text() == "first"  # the old output, untouched
+    with atomic_dir(out) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp or old folder left
+    assert [p.name for p in out.iterdir()] == ["b.txt"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700

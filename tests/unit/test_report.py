@@ -9,7 +9,7 @@ import pytest
 from markupsafe import escape
 
 from genbench.errors import GenbenchError
-from genbench.report.inputs import REAL, load_inputs, metrics_at
+from genbench.report.inputs import REAL, committed_at, load_inputs
 from genbench.report.render import write_report
 from tests.report_fixture import HOSTILE, NAMES, write_outputs
 
@@ -94,13 +94,19 @@ def test_headline_and_extractor_are_named(tmp_path):
 
 
 def test_strings_from_data_are_escaped(tmp_path):
+    from markdown_it import MarkdownIt
+
     write_outputs(tmp_path)
     page, markdown = render(tmp_path)
-    for text in (page, markdown):
-        assert "<script>" not in text and "<b>" not in text
-        assert "&lt;script&gt;alert" in text
     assert str(escape(HOSTILE)) in page and str(escape(ODD_FOLDER)) in page  # jinja2's escaping
-    assert "&lt;/script&gt;\\|&amp;" in markdown  # a pipe cannot break the Markdown table
+    assert "<script>" not in page and "<b>" not in page
+    shown = (
+        MarkdownIt("commonmark").enable("table").render(markdown)
+    )  # what a repository browser makes of it
+    assert "<script>" not in shown and "<b>" not in shown and 'href="https://evil' not in shown
+    assert "[link](https://evil.example)" in shown  # the class name shows as the text it is
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;|&amp;" in shown
+    assert "prepared &lt;b&gt;&amp;&quot;x&quot;" in shown
 
 
 def test_html_is_self_contained_and_markdown_images_exist(tmp_path):
@@ -110,7 +116,7 @@ def test_html_is_self_contained_and_markdown_images_exist(tmp_path):
     assert len(sources) == 4 + 1 + 3  # grids (3 models + real), reconstructions, 3 curves
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "http://" not in page.replace("http://127.0.0.1:5000", "")  # only the MLflow links
-    images = [line.split("](")[1].rstrip(")") for line in markdown.splitlines() if "![" in line]
+    images = [line.split("](<")[1].rstrip(">)") for line in markdown.splitlines() if "![" in line]
     assert len(images) == len(sources)
     assert all((tmp_path / "reports" / image).stat().st_size > 0 for image in images)
 
@@ -120,15 +126,19 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
 
 
+def commit_outputs(root: Path, seed: int) -> dict:
+    old = write_outputs(root, seed=seed)
+    git(root, "init", "-q")
+    git(root, "add", "metrics")
+    git(root, "commit", "-q", "-m", "previous")
+    return old
+
+
 def test_change_since_the_previous_commit(tmp_path):
-    old = write_outputs(tmp_path, seed=0)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "metrics")
-    git(tmp_path, "commit", "-q", "-m", "previous")
+    old = commit_outputs(tmp_path, seed=0)
     new = write_outputs(tmp_path, seed=1)  # other numbers in the workspace
-    files = {name: tmp_path / f"metrics/{name}.json" for name in (*NAMES, REAL)}
-    previous = metrics_at("HEAD", files)
-    assert previous == old
+    previous = committed_at("HEAD", [*NAMES, REAL], tmp_path / "metrics")
+    assert previous.metrics == old and set(previous.cards) == {*NAMES, REAL}
     page, markdown = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
@@ -144,15 +154,54 @@ def test_change_since_the_previous_commit(tmp_path):
             "better" if now > was else "worse"
         )
     assert found[("metrics/gan.json", "cost.generator_parameters")] == "changed"
-    assert "dvc metrics diff HEAD" in markdown
+    assert f"Change since HEAD ({previous.commit})" in page
+    assert f"dvc metrics diff {previous.commit}" in markdown
 
 
-def test_no_previous_commit_is_said(tmp_path):
+def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
+    commit_outputs(tmp_path, seed=0)
+    write_outputs(tmp_path, seed=1)
+    card = json.loads((tmp_path / "metrics/ddpm.protocol.json").read_text())
+    card["num_samples"] = 500  # the ddpm's numbers now come from fewer samples
+    (tmp_path / "metrics/ddpm.protocol.json").write_text(json.dumps(card))
+    metrics = json.loads((tmp_path / "metrics/gan.json").read_text())
+    metrics["evaluator"]["is_mean"] = float("nan")
+    (tmp_path / "metrics/gan.json").write_text(json.dumps(metrics))
+    previous = committed_at("HEAD", [*NAMES, REAL], tmp_path / "metrics")
+    page, _ = render(tmp_path, previous)
+    rows = Tables()
+    rows.feed(page)
+    found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
+    assert found[("metrics/ddpm.json", "evaluator.fid")] == "not comparable"
+    assert found[("metrics/ddpm.json", "cost.train_seconds")] in ("better", "worse")
+    assert found[("metrics/gan.json", "evaluator.is_mean")] == "invalid"
+    assert found[("metrics/vae.json", "evaluator.fid")] in ("better", "worse")
+    table = {row[0][0]: row for row in rows.tables["metric-table"][1:]}
+    assert table["gan"][3] == ("", "")  # no IS shown, and never marked best
+
+
+def test_no_previous_commit_is_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # not the checkout's
     write_outputs(tmp_path)
-    files = {name: tmp_path / f"metrics/{name}.json" for name in NAMES}
-    assert metrics_at("HEAD", files) is None  # not a git repository
+    assert committed_at("HEAD", list(NAMES), tmp_path / "metrics") is None
     page, _ = render(tmp_path, None)
     assert "No metrics at HEAD to compare with" in page
+
+
+def test_headline_of_a_higher_is_better_metric_and_sparse_outputs(tmp_path):
+    """IS: the highest wins; no classes (unlabelled folder) and no curves still render."""
+    metrics = write_outputs(tmp_path)
+    meta = json.loads((tmp_path / "data/prepared/meta.json").read_text())
+    del meta["classes"]
+    (tmp_path / "data/prepared/meta.json").write_text(json.dumps(meta))
+    (tmp_path / "models/vae/losses.csv").unlink()
+    page, markdown = render(tmp_path)
+    best = max(NAMES, key=lambda n: metrics[n]["evaluator"]["is_mean"])
+    value, floor = metrics[best]["evaluator"]["is_mean"], metrics[REAL]["evaluator"]["is_mean"]
+    assert f"**IS**: best is **{best}** at {value:.2f}; real-data floor {floor:.2f}" in markdown
+    assert f"gap {value - floor:+.2f}" in markdown
+    assert "classes:" not in page and "vae_curves.png" not in markdown
+    assert "gan_curves.png" in markdown
 
 
 def test_missing_metrics_fail_in_one_line_and_keep_the_old_report(tmp_path):

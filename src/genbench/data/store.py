@@ -9,6 +9,7 @@ Layout of a prepared folder:
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -47,9 +48,20 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    tmp.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide outputs from others
+    old = out.parent / f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
     if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+        out.rename(old)  # kept until the new folder is in place: no moment without an output
     tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_split(out: Path, split: str, images: np.ndarray, labels: np.ndarray) -> dict[str, str]:

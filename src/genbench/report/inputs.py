@@ -28,11 +28,20 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Previous:
+    """The committed metrics and protocol cards at a git revision, to show what changed."""
+
+    commit: str  # the short sha the revision (e.g. HEAD) was when the report was rendered
+    metrics: dict[str, dict]  # name -> metrics/<name>.json at that commit
+    cards: dict[str, dict]  # name -> metrics/<name>.protocol.json at that commit
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     models: list[Result]
     real: Result
     dataset: dict[str, Any]  # data/prepared/meta.json (+ "path")
-    previous: dict[str, dict] | None  # name -> metrics at `previous_rev`; None: no such commit
+    previous: Previous | None  # None: no git repository or no such revision
     previous_rev: str = "HEAD"
 
     @property
@@ -92,7 +101,7 @@ def load_inputs(
     models_dir: Path,
     figures_dir: Path,
     data_dir: Path,
-    previous: dict[str, dict] | None,
+    previous: Previous | None,
     previous_rev: str = "HEAD",
 ) -> ReportInputs:
     """Everything the report shows, read and checked before anything is rendered."""
@@ -103,29 +112,33 @@ def load_inputs(
     return ReportInputs(models, real, dataset, previous, previous_rev)
 
 
-def metrics_at(rev: str, files: dict[str, Path]) -> dict[str, dict] | None:
-    """Each metrics file as committed at `rev`: what `dvc metrics diff <rev>` compares with (the
-    metrics are git-tracked). None when there is no git repository or no such revision.
+def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | None:
+    """Each model's metrics and card as committed at `rev`: what `dvc metrics diff <rev>`
+    compares with (the metrics are git-tracked). None outside git or when `rev` does not exist.
     """
+    metrics_dir = Path(metrics_dir)
 
-    def git(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", *args], cwd=metrics_dir, capture_output=True, text=True, check=False
+        )
 
-    folders = {path.parent for path in files.values() if path.parent.is_dir()}
-    if not folders:
+    if not metrics_dir.is_dir():
         return None
     try:
-        found = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=min(folders))
+        found = git("rev-parse", "--verify", "--quiet", "--short", f"{rev}^{{commit}}")
     except FileNotFoundError:  # no git on this machine
         return None
     if found.returncode != 0:
         return None
-    previous = {}
-    for name, path in files.items():
-        shown = git("show", f"{rev}:./{path.name}", cwd=path.parent)
-        if shown.returncode == 0:
+    files = {"metrics": "{}.json", "cards": "{}.protocol.json"}
+    committed: dict[str, dict[str, dict]] = {kind: {} for kind in files}
+    for kind, pattern in files.items():
+        for name in names:
+            shown = git("show", f"{rev}:./{pattern.format(name)}")
             try:
-                previous[name] = json.loads(shown.stdout)
+                if shown.returncode == 0:
+                    committed[kind][name] = json.loads(shown.stdout)
             except json.JSONDecodeError:
                 continue  # a broken file then: its metrics show as new
-    return previous
+    return Previous(found.stdout.strip(), committed["metrics"], committed["cards"])

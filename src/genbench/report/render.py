@@ -2,11 +2,14 @@
 and report.md with the same content, its images beside it for a repository browser.
 """
 
-import html
+import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from genbench.data.store import atomic_dir
 from genbench.report.figures import curves_png, data_uri
@@ -24,12 +27,24 @@ EXTRACTOR_NOTES = {
 }
 
 
+# Inline Markdown and HTML syntax (values are never at a line start: no #, +, - needed)
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>|~&])")
+
+
 def markdown_text(value: Any) -> str:
-    """Every value printed into report.md: HTML-escaped (Markdown renders raw HTML) and safe in
-    a table cell (no pipes or line breaks).
+    """Every value printed into report.md: Markdown and HTML syntax backslash-escaped, so text
+    from data or params renders as itself (no tags, links or emphasis), on one line, safe in a
+    table cell. Link targets made by `markdown_url` pass as they are.
     """
-    text = html.escape("" if value is None else str(value), quote=False)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if isinstance(value, Markup):
+        return str(value)
+    text = "" if value is None else str(value)
+    return MARKDOWN_SYNTAX.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def markdown_url(url: str) -> Markup:
+    """A link target for report.md: percent-encoded and in <...>, so no character can end it."""
+    return Markup(f"<{quote(str(url), safe=':/#?=&%')}>")
 
 
 def environments() -> tuple[Environment, Environment]:
@@ -39,6 +54,7 @@ def environments() -> tuple[Environment, Environment]:
     markdown = Environment(
         loader=loader, autoescape=False, undefined=StrictUndefined, finalize=markdown_text
     )
+    markdown.filters["url"] = markdown_url
     return page, markdown
 
 
@@ -103,7 +119,7 @@ def flatten_any(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             flat.update(flatten_any(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = "null" if value is None else str(value)
+            flat[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value)
     return flat
 
 
@@ -125,6 +141,7 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "changes": changes(inputs),
         "has_previous": inputs.previous is not None,
         "previous_rev": inputs.previous_rev,
+        "previous_commit": inputs.previous.commit if inputs.previous else "",
         "details": [model_details(r) for r in inputs.models],
         "floor_metrics": sorted(flatten(inputs.real.metrics).items()),
     }, images

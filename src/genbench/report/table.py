@@ -51,10 +51,15 @@ class Cell:
     best: bool = False
 
 
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def metric(result: Result, column: Column, extractor: str) -> float | None:
+    """A column's value for one result; None when missing or not a finite number (NaN)."""
     group = extractor if column.group == EXTRACTOR else column.group
     value = result.metrics.get(group, {}).get(column.metric)
-    return None if value is None or not math.isfinite(value) else float(value)
+    return float(value) if finite(value) else None
 
 
 def fmt(value: float | None, digits: int, unit: str = "") -> str:
@@ -70,7 +75,7 @@ def cell_text(result: Result, column: Column, extractor: str) -> str:
         return text
     if column.std:
         std = result.metrics.get(extractor, {}).get(column.std)
-        text += f" ± {fmt(std, column.digits)}" if std is not None else ""
+        text += f" ± {fmt(std, column.digits)}" if finite(std) else ""
     if column.better == NEAR_REAL:
         text += f" (real {fmt(real_diversity(result), column.digits)})"
     if column.metric == "parameters":
@@ -153,7 +158,7 @@ def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}, numbers only."""
+    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}, numbers only (NaN kept)."""
     flat = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
@@ -181,31 +186,53 @@ def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> 
     return "changed"
 
 
+# What must match for two evaluations' quality numbers to be compared at all.
+PROTOCOL = ("feature_extractor", "reference", "num_samples", "sampler")
+
+
+def comparable(card: dict, old_card: dict | None) -> bool:
+    """Same extractor weights, reference set, sample count and sampler (no card: assume so)."""
+    return old_card is None or all(card.get(key) == old_card.get(key) for key in PROTOCOL)
+
+
+def change_row(name: str, key: str, old: float | None, new: float | None, mark: str) -> dict:
+    def text(value: float | None) -> str:
+        return "" if value is None else f"{value:,.5g}"
+
+    both = finite(old) and finite(new)
+    return {
+        "path": f"metrics/{name}.json",
+        "metric": key,
+        "old": text(old),
+        "new": text(new),
+        "change": f"{new - old:+,.5g}" if both else "",
+        "verdict": mark,
+    }
+
+
 def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """What `dvc metrics diff <previous_rev>` shows, with better/worse per metric; changed only."""
+    """What `dvc metrics diff <rev>` shows, with better/worse per metric; changed rows only.
+
+    Quality numbers made under another protocol (extractor weights, reference set, sample
+    count, sampler) are marked "not comparable"; NaN or inf on either side "invalid".
+    """
     if inputs.previous is None:
         return []
     rows = []
     for result in [*inputs.models, inputs.real]:
         current = flatten(result.metrics)
-        previous = flatten(inputs.previous.get(result.name) or {})
+        previous = flatten(inputs.previous.metrics.get(result.name) or {})
+        same = comparable(result.card, inputs.previous.cards.get(result.name))
         for key in sorted(set(current) | set(previous)):
             old, new = previous.get(key), current.get(key)
-            if old is not None and new is not None:
-                mark = verdict(key, old, new, current, previous)
-                if mark == "same":
-                    continue
-                change = f"{new - old:+,.5g}"
+            if old is None or new is None:
+                mark = "new" if old is None else "removed"
+            elif not (finite(old) and finite(new)):
+                mark = "same" if repr(old) == repr(new) else "invalid"  # NaN != NaN
+            elif not same and not key.startswith("cost."):
+                mark = "not comparable"
             else:
-                mark, change = ("new" if old is None else "removed"), ""
-            rows.append(
-                {
-                    "path": f"metrics/{result.name}.json",
-                    "metric": key,
-                    "old": "" if old is None else f"{old:,.5g}",
-                    "new": "" if new is None else f"{new:,.5g}",
-                    "change": change,
-                    "verdict": mark,
-                }
-            )
+                mark = verdict(key, old, new, current, previous)
+            if mark != "same":
+                rows.append(change_row(result.name, key, old, new, mark))
     return rows
