@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         schedule=schedule,
         parameters={"repo": ".", "pull": args.pull, "push": args.push},
+        concurrency_limit=1,  # a nightly run still going when the next is due waits for it
         print_next_steps=False,
         **common,
     )

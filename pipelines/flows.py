@@ -60,7 +60,12 @@ def dvc_push(repo: str) -> None:
 
 def _failure(graph: dict, futures: dict[str, PrefectFuture]) -> str | None:
     """One line for the flow's error: the first failed stage's message and what did not run."""
-    failed = [name for name, future in futures.items() if future.state.is_failed()]
+    # Failed, Crashed or Cancelled; NotReady tasks are the ones a failure held back
+    failed = [
+        name
+        for name, future in futures.items()
+        if not future.state.is_completed() and future.state.name != "NotReady"
+    ]
     if not failed:
         return None
     error = futures[failed[0]].result(raise_on_failure=False)
@@ -139,19 +144,29 @@ def sweep(
     )
     rows, failed = [], []
     for index, point in enumerate(points, start=1):
-        name = f"{flow_run.get_name() or 'sweep'}-{index}"  # a DVC experiment and MLflow tag
+        name = point_name(index)  # a DVC experiment and MLflow tag
         state = point_task.with_options(task_run_name=f"{name} {grid.describe(point)}")(
             str(root), name, grid.set_options(point), uri, return_state=True
         )
         values = state.result(raise_on_failure=False) if state.is_completed() else {}
         if not state.is_completed():
             failed.append(f"{name} ({grid.describe(point)})")
-        row = {"experiment": name, **{key: text for key, _, text in point}}
+        row = {"experiment": name, "status": "ok" if state.is_completed() else "failed"}
+        row |= {key: text for key, _, text in point}
         rows.append({**row, **grid.flatten_metrics(values or {}, wanted)})
     _publish(rows, failed)
     if failed:
         raise StageError(f"sweep: {len(failed)} of {len(points)} points failed: {failed[0]}")
     return rows
+
+
+def point_name(index: int) -> str:
+    """`<flow run name>-<index>`; a retried flow run adds its attempt (`-r2`), since DVC refuses
+    to save an experiment under a name it already has.
+    """
+    name = flow_run.get_name() or "sweep"
+    attempt = flow_run.get_run_count() or 1
+    return f"{name}-{index}" if attempt <= 1 else f"{name}-r{attempt}-{index}"
 
 
 def _publish(rows: list[dict[str, Any]], failed: list[str]) -> None:

@@ -18,6 +18,9 @@ TAIL_LINES = 3  # error lines quoted in a failed stage's one-line message
 # The venv's bin folder first, so `dvc` and the stages' `python` are this interpreter's, also
 # under a Prefect worker started without the venv activated.
 BIN = str(Path(sys.executable).parent)
+# Another flow run (a scheduled one beside a manual one) or `make run` in the same workspace
+# holds DVC's lock for one stage at a time: wait for it rather than fail.
+DVC = [sys.executable, "-m", "dvc", "--wait-for-lock"]
 
 
 class StageError(GenbenchError):
@@ -77,11 +80,15 @@ def stream(
         text=True,  # universal newlines: a progress bar's \r ends a line too
         errors="replace",
     ) as proc:
-        for raw in proc.stdout:  # type: ignore[union-attr]  (PIPE was asked for)
-            line = raw.rstrip()
-            if line:
-                lines.append(line)
-                on_line(line)
+        try:
+            for raw in proc.stdout:  # type: ignore[union-attr]  (PIPE was asked for)
+                line = raw.rstrip()
+                if line:
+                    lines.append(line)
+                    on_line(line)
+        except BaseException:  # cancelled or crashed: no orphan dvc left holding the lock
+            proc.kill()
+            raise
         returncode = proc.wait()
     return CommandResult(returncode, "\n".join(lines))
 
@@ -101,7 +108,7 @@ def tail(output: str, count: int = TAIL_LINES) -> str:
 
 def repro_command(stage: str, pull: bool = False) -> list[str]:
     """`dvc repro --single-item <stage>`: the stage alone; the flow has run its upstream first."""
-    cmd = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
+    cmd = [*DVC, "repro", "--single-item", stage]
     return [*cmd, "--pull"] if pull else cmd
 
 
@@ -132,7 +139,7 @@ def run_dvc(
     args: list[str], repo: str | Path, env: dict[str, str], on_line: Callable[[str], None]
 ) -> str:
     """Any other DVC command (`push`, `exp run`); StageError with its tail if it fails."""
-    result = stream([sys.executable, "-m", "dvc", *args], repo, env, on_line)
+    result = stream([*DVC, *args], repo, env, on_line)
     if result.returncode != 0:
         raise StageError(
             f"dvc {' '.join(args[:2])} failed (exit {result.returncode}): {tail(result.output)}"

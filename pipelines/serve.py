@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters={"repo": repo},
         description=f"A sweep of DVC experiments in {repo}: pass `overrides`",
     )
-    serve(nightly, grid)
+    serve(nightly, grid, limit=1)  # one flow run at a time in this workspace
     return 0
 
 

@@ -6,6 +6,7 @@ up to date, ephemeral mode, the served deployment, a work pool, a failing stage,
 
 import sqlite3
 import subprocess
+from datetime import datetime
 
 import pytest
 
@@ -75,6 +76,9 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     runs = task_runs(prefect_server, run_id)
     assert set(runs) == stages
     assert {run["state"]["name"] for run in runs.values()} == {"Completed"}
+    graph, when = read_graph(project), datetime.fromisoformat
+    for name, run in runs.items():  # each stage started after all its upstream stages ended
+        assert all(when(runs[up]["end_time"]) <= when(run["start_time"]) for up in graph[name])
     logs = api(
         prefect_server,
         "/logs/filter",
@@ -231,7 +235,7 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     assert sorted(listed) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
         assert mlflow_runs(project, experiment) == [("gan", "FINISHED")]
-        assert f"| {experiment} | {z_dim} |" in result.stdout
+        assert f"| {experiment} | ok | {z_dim} |" in result.stdout
     assert "gan evaluator.fid" in result.stdout
     (artifact,) = api(
         prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["genbench-sweep"]}}}
