@@ -20,7 +20,7 @@ from genbench.evaluation import (
     sample_for_evaluation,
     write_figures,
 )
-from genbench.training.outputs import RUN
+from genbench.layout import RUN
 from genbench.training.runtime import resolve_device
 
 

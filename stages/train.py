@@ -11,7 +11,8 @@ from genbench.checkpoint import source_fingerprint
 from genbench.config.base import Seed, load_params, params_hash
 from genbench.data import load_split, read_meta
 from genbench.errors import ParamsError, run_stage
-from genbench.training.engine import CURVES, seed_everything, train
+from genbench.layout import CURVES
+from genbench.training.engine import seed_everything, train
 from genbench.training.families import FAMILIES, load_family
 from genbench.training.outputs import write_model_dir
 from genbench.training.runtime import start_runtime, stop_runtime

@@ -19,17 +19,17 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.data.store import sha256_file
 from genbench.errors import GenbenchError
 from genbench.imaging import grid_image
+from genbench.layout import RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE, STATS
 from genbench.metrics import ssim
 from genbench.metrics.evaluator import register_evaluator
 from genbench.metrics.fidelity import fidelity_metrics
 from genbench.training.engine import to_unit_range
-from genbench.training.outputs import STATS, load_model, sample_images, to_uint8
+from genbench.training.outputs import load_model, sample_images, to_uint8
 
 EVALUATOR_WEIGHTS, EVALUATOR_INFO = "weights.pt", "evaluator.json"
 # torch-fidelity 0.4 downloads this file into torch hub's checkpoint folder
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-# the figures folder an evaluation writes for the report
-SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
+# the figures an evaluation writes for the report
 FIGURE_SAMPLES, RECONSTRUCTION_PAIRS = 64, 16
 FIGURE_WIDTH = 768  # px at least: tiny images upscaled (nearest) to be seen
 

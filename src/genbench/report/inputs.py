@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import GenbenchError
+from genbench.layout import CONFIG, CURVES, RUN
 
 REAL = "real"  # the floor's name in metrics/ and figures/
-CURVES, CONFIG, RUN = "losses.csv", "config.json", "mlflow_run.json"
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Result:
     config: dict[str, Any] | None = None  # models/<name>/config.json: family, params, data, seed
     run: dict[str, str] | None = None  # models/<name>/mlflow_run.json: run_id, tracking_uri
     curves: Path | None = None  # models/<name>/losses.csv
-    figures: dict[str, Path] = field(default_factory=dict)  # "samples" / "reconstructions" -> PNG
+    figures: dict[str, Path] = field(default_factory=dict)  # file name (layout.py) -> PNG
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,7 @@ def load_result(name: str, metrics_dir: Path, figures_dir: Path, model_dir: Path
     stage = f"dvc repro {'evaluate_real' if model_dir is None else f'evaluate@{name}'}"
     metrics = read_json(metrics_dir / f"{name}.json", stage)
     card = read_json(metrics_dir / f"{name}.protocol.json", stage)
-    figures = {
-        path.stem: path for path in sorted((figures_dir / name).glob("*.png")) if path.is_file()
-    }
+    figures = {path.name: path for path in sorted((figures_dir / name).glob("*.png"))}
     if model_dir is None:
         return Result(name, metrics, card, figures=figures)
     train = f"dvc repro train@{name}"

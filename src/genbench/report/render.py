@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from genbench.data.store import atomic_dir
+from genbench.layout import RECONSTRUCTIONS_FIGURE
 from genbench.report.figures import curves_png, data_uri
 from genbench.report.inputs import ReportInputs, Result
 from genbench.report.table import changes, flatten, headline, table
@@ -64,9 +65,9 @@ def image(images: dict[str, bytes], file: str, png: bytes, caption: str) -> dict
     return {"file": f"{IMAGES}/{file}", "uri": data_uri(png), "caption": caption}
 
 
-def caption(result: Result, stem: str, real: bool) -> str:
+def caption(result: Result, file: str, real: bool) -> str:
     """What a figure shows: which images, and for the DDPM which sampler drew them."""
-    if stem == "reconstructions":
+    if file == RECONSTRUCTIONS_FIGURE:
         return f"{result.name}: test images (top) and their reconstructions (bottom)"
     if real:
         return "real data: train images, scored as the floor"
@@ -83,10 +84,10 @@ def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
     """Sample grids (models beside real images), reconstructions and curves, as image entries."""
     shown: dict[str, list] = {"grids": [], "reconstructions": [], "curves": []}
     for result in [*inputs.models, inputs.real]:
-        for stem, path in result.figures.items():
-            text = caption(result, stem, result is inputs.real)
-            entry = image(images, f"{result.name}_{stem}.png", path.read_bytes(), text)
-            shown["reconstructions" if stem == "reconstructions" else "grids"].append(entry)
+        for file, path in result.figures.items():
+            text = caption(result, file, result is inputs.real)
+            entry = image(images, f"{result.name}_{file}", path.read_bytes(), text)
+            shown["reconstructions" if file == RECONSTRUCTIONS_FIGURE else "grids"].append(entry)
         if result.curves is not None and (png := curves_png(result.curves, result.name)):
             text = f"{result.name}: training curves"
             shown["curves"].append(image(images, f"{result.name}_curves.png", png, text))
@@ -103,8 +104,8 @@ def model_details(result: Result) -> dict[str, Any]:
     return {
         "name": result.name,
         "family": config.get("family", ""),
-        "params": sorted(flatten_any(config.get("params", {})).items()),
-        "card": sorted(flatten_any(result.card).items()),
+        "params": as_text(config.get("params", {})),
+        "card": as_text(result.card),
         "run_id": run.get("run_id", ""),
         "experiment_id": run.get("experiment_id", ""),
         "tracking_uri": uri,
@@ -112,15 +113,10 @@ def model_details(result: Result) -> dict[str, Any]:
     }
 
 
-def flatten_any(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested mapping -> {"a.b": "value"} with every leaf as text (lists kept whole)."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten_any(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value)
-    return flat
+def as_text(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Nested mapping -> sorted ("a.b", "value") pairs, every leaf as text (JSON for non-text)."""
+    flat = flatten(values)
+    return sorted((k, v if isinstance(v, str) else json.dumps(v)) for k, v in flat.items())
 
 
 def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -143,7 +139,6 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "previous_rev": inputs.previous_rev,
         "previous_commit": inputs.previous.commit if inputs.previous else "",
         "details": [model_details(r) for r in inputs.models],
-        "floor_metrics": sorted(flatten(inputs.real.metrics).items()),
     }, images
 
 

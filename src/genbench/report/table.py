@@ -46,7 +46,6 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class Cell:
-    value: float | None
     text: str
     best: bool = False
 
@@ -70,19 +69,18 @@ def fmt(value: float | None, digits: int, unit: str = "") -> str:
 
 def cell_text(result: Result, column: Column, extractor: str) -> str:
     value = metric(result, column, extractor)
-    text = fmt(value, column.digits, column.unit)
     if value is None:
-        return text
+        return ""
+    if column.metric == "parameters":
+        generator = result.metrics.get("cost", {}).get("generator_parameters")
+        sampled = f" (G {count(generator)})" if generator not in (None, value) else ""
+        return count(value) + sampled  # the GAN's discriminator is not sampled
+    text = fmt(value, column.digits, column.unit)
     if column.std:
         std = result.metrics.get(extractor, {}).get(column.std)
         text += f" ± {fmt(std, column.digits)}" if finite(std) else ""
     if column.better == NEAR_REAL:
         text += f" (real {fmt(real_diversity(result), column.digits)})"
-    if column.metric == "parameters":
-        text = count(value)
-        generator = result.metrics.get("cost", {}).get("generator_parameters")
-        if generator not in (None, value):
-            text += f" (G {count(generator)})"  # the GAN's discriminator is not sampled
     return text
 
 
@@ -107,40 +105,42 @@ def score(value: float, column: Column, result: Result) -> float:
     return abs(value - (real_diversity(result) or 0.0))
 
 
+def best_of(inputs: ReportInputs, column: Column) -> tuple[Result, float] | None:
+    """The model that does best on a column and its value (ties: the first listed)."""
+    found = [
+        (r, v) for r in inputs.models if (v := metric(r, column, inputs.extractor)) is not None
+    ]
+    return min(found, key=lambda rv: score(rv[1], column, rv[0])) if found else None
+
+
 def table(inputs: ReportInputs) -> dict[str, Any]:
-    """Rows of cells for every model and the real-data floor; the best model per column marked."""
-    extractor = inputs.extractor
-    best = {}
+    """Rows of cells for every model and the real-data floor; the best model per column marked
+    (only where at least two models have a value: one alone is not "best").
+    """
+    extractor, best = inputs.extractor, {}
     for column in COLUMNS:
-        scored = [
-            (score(v, column, r), r.name)
-            for r in inputs.models
-            if (v := metric(r, column, extractor)) is not None
-        ]
-        best[column.key] = min(scored)[1] if len(scored) > 1 else None
+        have = sum(metric(r, column, extractor) is not None for r in inputs.models)
+        best[column.key] = best_of(inputs, column)[0].name if have > 1 else None
     rows = [
         {
             "name": r.name,
-            "cells": [
-                Cell(metric(r, c, extractor), cell_text(r, c, extractor), best[c.key] == r.name)
-                for c in COLUMNS
-            ],
+            "cells": [Cell(cell_text(r, c, extractor), best[c.key] == r.name) for c in COLUMNS],
         }
         for r in inputs.models
     ]
-    floor = [Cell(None, cell_text(inputs.real, c, extractor) if c.quality else "") for c in COLUMNS]
+    floor = [Cell(cell_text(inputs.real, c, extractor) if c.quality else "") for c in COLUMNS]
     return {"columns": COLUMNS, "rows": rows, "floor": {"name": "real data", "cells": floor}}
 
 
 def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
     """Per quality metric: the best model, its value, the real-data floor and the gap to it."""
-    extractor, lines = inputs.extractor, []
+    lines = []
     for column in COLUMNS:
-        found = [(r, v) for r in inputs.models if (v := metric(r, column, extractor)) is not None]
-        if not column.quality or not found:
+        best = best_of(inputs, column) if column.quality else None
+        if best is None:
             continue
-        result, value = min(found, key=lambda rv: score(rv[1], column, rv[0]))
-        floor = metric(inputs.real, column, extractor)
+        result, value = best
+        floor = metric(inputs.real, column, inputs.extractor)
         if column.better == NEAR_REAL:
             floor = real_diversity(result)
         gap = None if floor is None else value - floor
@@ -151,22 +151,27 @@ def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
                 "value": fmt(value, column.digits),
                 "floor": fmt(floor, column.digits),
                 "gap": "" if gap is None else f"{gap:+.{column.digits}f}",
-                "better": column.better,
             }
         )
     return lines
 
 
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}, numbers only (NaN kept)."""
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}; lists and other leaves as they are."""
     flat = {}
     for key, value in values.items():
-        name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
     return flat
+
+
+def numbers(values: dict[str, Any]) -> dict[str, float]:
+    """The numeric leaves of a metrics file, flattened (NaN kept: it is reported as invalid)."""
+    flat = flatten(values)
+    numeric = {k: v for k, v in flat.items() if isinstance(v, int | float)}
+    return {k: float(v) for k, v in numeric.items() if not isinstance(v, bool)}
 
 
 DIRECTIONS = {c.metric: c.better for c in COLUMNS}
@@ -220,8 +225,8 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
         return []
     rows = []
     for result in [*inputs.models, inputs.real]:
-        current = flatten(result.metrics)
-        previous = flatten(inputs.previous.metrics.get(result.name) or {})
+        current = numbers(result.metrics)
+        previous = numbers(inputs.previous.metrics.get(result.name) or {})
         same = comparable(result.card, inputs.previous.cards.get(result.name))
         for key in sorted(set(current) | set(previous)):
             old, new = previous.get(key), current.get(key)

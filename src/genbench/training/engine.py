@@ -24,12 +24,12 @@ from tqdm import tqdm
 from genbench import checkpoint
 from genbench.config.train import TrainParams
 from genbench.errors import GenbenchError
+from genbench.layout import CURVES
 from genbench.training.runtime import Runtime
 
 StepFn = Callable[[dict[str, nn.Module], dict[str, torch.optim.Optimizer], torch.Tensor], dict]
 LogFn = Callable[[dict[str, float], int], None]
 CHECKPOINT = "last.pt"
-CURVES = "losses.csv"
 
 
 class TrainingDivergedError(GenbenchError):

@@ -16,16 +16,9 @@ from genbench import checkpoint
 from genbench.data.store import atomic_dir
 from genbench.errors import GenbenchError
 from genbench.imaging import save_grid
+from genbench.layout import CONFIG, CURVES, GRID, RUN, STATS, WEIGHTS
 from genbench.training.families import load_family
 
-WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
-    "weights.pt",
-    "config.json",
-    "samples.png",
-    "train_stats.json",
-    "losses.csv",
-    "mlflow_run.json",
-)
 GRID_SIZE = 64
 
 

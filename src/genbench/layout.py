@@ -1,0 +1,13 @@
+"""File names the stages agree on: what one stage writes and a later one reads."""
+
+# A trained model's folder, models/<name>/ (training/outputs.py writes it).
+WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
+    "weights.pt",
+    "config.json",
+    "samples.png",
+    "train_stats.json",
+    "losses.csv",
+    "mlflow_run.json",
+)
+# An evaluation's figures, figures/<name>/ (evaluation.py writes them, the report shows them).
+SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
