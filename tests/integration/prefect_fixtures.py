@@ -3,10 +3,8 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from tests.integration.conftest import BIN, TINY, copy_project
+from tests.integration.processes import free_port, start, stop, wait_healthy
 from tests.integration.test_evaluate_stage import TINY_EVALUATE
-from tests.integration.test_mlflow_tracking import free_port
 
 GIT = ["git", "-c", "user.email=test@genbench.local", "-c", "user.name=genbench tests"]
 
@@ -70,39 +68,6 @@ def base_env(home: Path) -> dict[str, str]:
 class Server:
     url: str  # http://127.0.0.1:<port>/api
     env: dict[str, str]  # for clients of this server: PREFECT_HOME and PREFECT_API_URL set
-
-
-def start(cmd: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
-    """A background process in its own session, so stop() can end it and its children."""
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM to the process group, SIGKILL when it has not exited within timeout."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                tail = log.read_text()[-2000:]
-                raise RuntimeError(f"prefect server did not start: {tail}") from None
-            time.sleep(0.5)
 
 
 def running_server(root: Path):

@@ -234,7 +234,7 @@ def test_unlabelled_data_cannot_train_the_evaluator(tmp_path):
 
 
 def test_unreachable_tracking_server_stops_evaluation_first(tmp_path, evaluated, tiny_data):
-    from tests.integration.test_mlflow_tracking import free_port
+    from tests.integration.processes import free_port
 
     root, params = evaluated
     closed = f"http://127.0.0.1:{free_port()}"

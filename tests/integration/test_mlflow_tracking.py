@@ -2,22 +2,12 @@
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.integration.conftest import BIN, run_train, tiny_params
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.processes import free_port, start, stop, wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -39,28 +29,11 @@ def mlflow_server(tmp_path_factory):
         "--artifacts-destination",
         str(root / "artifacts"),
     ]
-    log = open(root / "log", "w")  # noqa: SIM115 (open for the server's whole life)
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                tail = (root / "log").read_text()[-2000:]
-                raise RuntimeError(f"mlflow server did not start: {tail}") from None
-            time.sleep(0.5)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = start(command, root, env, root / "log")
+    wait_healthy(url, proc, root / "log")
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    stop(proc)
 
 
 def test_training_run_is_tracked_on_a_real_server(tmp_path, tiny_data, mlflow_server):
