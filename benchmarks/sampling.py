@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from genbench.training.outputs import load_model, sample_images
+from genbench.model_dir import load_model, sample_images
 
 
 def main() -> None:
@@ -19,7 +19,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="images per measurement (one batch)")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    family, net, params, _ = load_model(args.model)
+    model = load_model(args.model)
+    family, net, params = model.family, model.net, model.params
     settings = [("ancestral", params.num_train_timesteps)] + [("ddim", s) for s in (25, 50, 100)]
     print(
         f"{args.model}: {sum(p.numel() for p in net.parameters()):,} parameters, "

@@ -24,13 +24,21 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from genbench.config.base import load_params
-from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.data.sources import read_raw
-from genbench.models.dcgan import Discriminator, Generator, discriminator_loss, generator_loss
-from genbench.models.ddpm import build_unet, make_scheduler
-from genbench.models.vae import VAE, vae_loss
-from genbench.training.engine import seed_everything, train
-from genbench.training.families import load_family
+from genbench.families import load_family
+from genbench.families.ddpm.networks import build_unet, make_scheduler
+from genbench.families.ddpm.params import DdpmParams
+from genbench.families.gan.networks import (
+    Discriminator,
+    Generator,
+    discriminator_loss,
+    generator_loss,
+)
+from genbench.families.gan.params import GanParams
+from genbench.families.vae.networks import VAE, vae_loss
+from genbench.families.vae.params import VaeParams
+from genbench.seeding import seed_everything
+from genbench.training.engine import train
 from genbench.training.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"))
@@ -144,7 +152,7 @@ def ours(name, params, images: torch.Tensor, steps: int) -> float:
     cfg = params.model_copy(update={"steps": steps, "checkpoint_every": steps, "log_every": 50})
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
-        train(parts, images, cfg, 0, Path(workdir), "bench", CPU)
+        train(parts, images, cfg, seed=0, workdir=Path(workdir), run_hash="bench", runtime=CPU)
         return steps * params.batch_size / (time.perf_counter() - start)
 
 

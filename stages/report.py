@@ -7,10 +7,8 @@ under report/<pipeline id>.
 import argparse
 from pathlib import Path
 
-from genbench import tracking
 from genbench.errors import run_stage
-from genbench.report.inputs import REAL, committed_at, load_inputs
-from genbench.report.render import write_report
+from genbench.report.run import ReportPaths, run_report
 
 
 def main() -> None:
@@ -24,22 +22,11 @@ def main() -> None:
     parser.add_argument("--previous-rev", default="HEAD", help="git revision to compare with")
     parser.add_argument("--params", default="params.yaml", help="for the pipeline execution id")
     args = parser.parse_args()
-    metrics = Path(args.metrics)
-    tracking.check_reachable(tracking.tracking_uri())  # before the work, as in every stage
-    previous = committed_at(args.previous_rev, [*args.names, REAL], metrics)
-    inputs = load_inputs(
-        args.names,
-        metrics,
-        Path(args.models),
-        Path(args.figures),
-        Path(args.data),
-        previous,
-        args.previous_rev,
+    folders = (args.metrics, args.models, args.figures, args.data, args.out)
+    paths = ReportPaths(*map(Path, folders))
+    page, logged = run_report(
+        args.names, paths, previous_rev=args.previous_rev, params_file=args.params
     )
-    page = write_report(inputs, Path(args.out))
-    # one folder per pipeline execution, so a sweep's reports do not overwrite each other
-    where = f"report/{tracking.pipeline_id(args.params)}"
-    logged = tracking.log_report([r.run for r in inputs.models if r.run], Path(args.out), where)
     print(f"report: {page} (logged to {logged} of {len(args.names)} MLflow runs)")
 
 

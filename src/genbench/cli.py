@@ -6,10 +6,10 @@ from pathlib import Path
 
 from genbench.config.all import validate_params
 from genbench.config.base import validate_value
+from genbench.device import resolve_device
 from genbench.errors import GenbenchError, run_stage
 from genbench.imaging import save_grid
-from genbench.training.outputs import load_model, sample_images
-from genbench.training.runtime import resolve_device
+from genbench.model_dir import load_model, sample_images
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -20,25 +20,27 @@ def _validate(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise GenbenchError(f"--n = {args.n}: must be at least 1")
-    family, net, params, config = load_model(args.model, resolve_device(args.device))
+    model = load_model(args.model, resolve_device(args.device))
+    family, params, config = model.family, model.params, model.config
     overrides = {
         k: v
         for k, v in (("sampler", args.sampler), ("sample_steps", args.steps), ("eta", args.eta))
         if v is not None
     }
-    if overrides and config["family"] != "ddpm":
+    if overrides and family.sampler_card(params) is None:
         raise GenbenchError(
-            f"--sampler/--steps/--eta apply to the ddpm only, not {config['family']}"
+            f"--sampler/--steps/--eta apply to families with a choice of sampler (ddpm), "
+            f"not {family.name}"
         )
     if overrides:
         params = validate_value(
             "--sampler/--steps/--eta",
-            config["family"],
+            family.name,
             {**params.model_dump(), **overrides},
-            family.PARAMS,
+            family.params,
         )
     seed = config["seed"] if args.seed is None else args.seed
-    images = sample_images(family, net, params, args.n, seed)
+    images = sample_images(family, model.net, params, args.n, seed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_grid(images, args.out, nrow=math.ceil(math.sqrt(args.n)))
     print(f"sample: {args.n} images from {args.model} (seed {seed}) -> {args.out}")

@@ -1,10 +1,20 @@
-"""Image grids written as PNG (real samples, model samples)."""
+"""Pixels: the conversions between stored uint8 images and model tensors, and PNG grids."""
 
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (what every network takes)."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> [0, 255] uint8, on the CPU (what is stored, shown and scored)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8, min_width: int = 256) -> Image.Image:

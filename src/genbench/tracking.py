@@ -7,11 +7,10 @@ DVC may rerun alone: a tag needs no stage to create a parent first, and the MLfl
 it (`tags.genbench.pipeline_id = '...'`).
 """
 
+import contextlib
 import hashlib
 import os
-import subprocess
-import urllib.error
-import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from genbench.errors import GenbenchError
+from genbench.files import flatten
+from genbench.system import git_commit, health_problem
 
 EXPERIMENT = "genbench"
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default: a file in the project root
@@ -38,32 +39,12 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail in one line, before any training, when an HTTP tracking server does not answer."""
     if not uri.startswith(("http://", "https://")):
         return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-            return
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
+    reason = health_problem(uri, timeout)
+    if reason is not None:
         raise TrackingError(
             f"MLflow tracking server {uri} is unreachable ({reason}); start it "
             f"(`mlflow server --host 127.0.0.1 --port ...`) or unset MLFLOW_TRACKING_URI"
-        ) from None
-
-
-def git_commit() -> str:
-    """HEAD's sha, with `-dirty` when the work tree has changes; `unknown` outside git."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
+        )
 
 
 def pipeline_id(params_file: str | Path) -> str:
@@ -72,15 +53,6 @@ def pipeline_id(params_file: str | Path) -> str:
         return os.environ["GENBENCH_PIPELINE_ID"]
     text = git_commit() + Path(params_file).read_text()
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"prefix.a.b": 1}; lists become their string form."""
-    flat = {}
-    for key, value in values.items():
-        name = f"{prefix}.{key}" if prefix else key
-        flat.update(flatten(name, value) if isinstance(value, dict) else {name: value})
-    return flat
 
 
 def start_run(
@@ -98,7 +70,7 @@ def start_run(
             pass  # the run was deleted, or lives in another store: start a new one
     mlflow.set_experiment(EXPERIMENT)
     run = mlflow.start_run(run_name=name, tags=tags)
-    mlflow.log_params(flatten("", params))
+    mlflow.log_params(flatten(params))
     return run.info.run_id
 
 
@@ -129,6 +101,31 @@ def start_training_run(
     return run_id
 
 
+@contextlib.contextmanager
+def training_run(
+    model: str,
+    params_file: str | Path,
+    config: dict,
+    run_hash: str,
+    workdir: Path,
+    enabled: bool = True,
+) -> Iterator[Callable[[dict[str, float], int], None] | None]:
+    """The model's run around a training: started (or reopened after a resume) on entry, ended
+    FINISHED when the block completes and FAILED when it raises. Yields the loop's log_metrics
+    callable; with enabled False (DDP ranks > 0) it does nothing and yields None.
+    """
+    if not enabled:
+        yield None
+        return
+    ok = False
+    try:
+        start_training_run(model, params_file, config, run_hash, workdir)
+        yield log_metrics
+        ok = True
+    finally:
+        end_run(ok)
+
+
 def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
     """Add evaluation metrics (as `eval.<group>.<name>`) and files to the model's training run.
 
@@ -137,7 +134,7 @@ def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
     if not run_exists(record, "evaluation"):
         return False
     with mlflow.start_run(run_id=record["run_id"]):
-        mlflow.log_metrics(flatten("eval", metrics))
+        mlflow.log_metrics(flatten(metrics, "eval"))
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
     return True

@@ -100,6 +100,19 @@ def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
     assert ran(third, stages) == {"report"}
     assert "<h1>Edited: " in (project / "reports/index.html").read_text()
 
+    # A new DDPM option, in its family's params module: only the DDPM's stages change.
+    ddpm_params = project / "src/genbench/families/ddpm/params.py"
+    text = ddpm_params.read_text().replace(
+        "    lr: float = Field(",
+        "    new_option: bool = False  # added by the test\n    lr: float = Field(",
+    )
+    ddpm_params.write_text(text)
+    status = run(["dvc", "status", "--json"], project, env).splitlines()
+    changed = json.loads(next(line for line in status if line.startswith("{")))
+    assert set(changed) == {"train@ddpm", "evaluate@ddpm"}
+    fourth = run(["dvc", "repro"], project, env)
+    assert ran(fourth, stages) == {"train@ddpm", "evaluate@ddpm", "report"}
+
 
 def assert_report_logged_to_every_run(project: Path) -> None:
     """Each model's MLflow run holds the report under its `report/` artifacts."""

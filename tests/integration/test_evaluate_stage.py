@@ -13,9 +13,9 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.data import load_split
 from genbench.data.download import download
 from genbench.data.preprocess import preprocess
-from genbench.evaluation import prepare_extractor
+from genbench.evaluation.extractor import prepare_extractor
 from genbench.metrics.fidelity import fidelity_metrics
-from genbench.training.outputs import load_model, sample_images
+from genbench.model_dir import load_model, sample_images
 from tests.conftest import ROOT
 from tests.integration.conftest import run_command, run_train, tiny_params
 
@@ -109,13 +109,13 @@ def test_fid_orders_real_model_and_noise(evaluated, tiny_data):
     extractor = prepare_extractor(cfg, root / "evaluator", cuda=False)
     test, _ = load_split(tiny_data, "test")
     train, _ = load_split(tiny_data, "train")
-    family, net, model_params, _ = load_model(root / "models/vae")
+    vae = load_model(root / "models/vae")
     noise = torch.randint(
         0, 256, (200, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
     )
     sets = {
         "real": train[:200].clone(),
-        "model": sample_images(family, net, model_params, 200, 0),
+        "model": sample_images(vae.family, vae.net, vae.params, 200, 0),
         "noise": noise,
     }
     fid = {
@@ -150,7 +150,10 @@ def test_metrics_and_protocol_card(evaluated):
         "recall",
     }
     assert 0 < vae["ssim"]["reconstruction"] <= 1 and "diversity_real" in vae["ssim"]
-    assert vae["cost"]["sampling_ms_per_image"] > 0 and vae["cost"]["train_seconds"] > 0
+    stats = json.loads((root / "models/vae/train_stats.json").read_text())
+    assert vae["cost"]["train_seconds"] == stats["wall_seconds"]
+    whole = sum(stats["parameter_count"].values())  # the VAE: all of it generates
+    assert vae["cost"]["parameters"] == vae["cost"]["generator_parameters"] == whole
     real = json.loads((root / "m/real.json").read_text())
     assert real["evaluator"]["fid"] < vae["evaluator"]["fid"]
     card = json.loads((root / "m/vae.protocol.json").read_text())
@@ -252,8 +255,9 @@ def test_figures_show_what_was_scored(evaluated):
     from PIL import Image
 
     root, _ = evaluated
-    for name in ("vae", "real"):
-        assert Image.open(root / f"fig/{name}/samples.png").size[0] > 0
+    for name in ("vae", "real"):  # 64 8×8 tiles, 8 a row, 1 px padding: 73 px, upscaled
+        width, height = Image.open(root / f"fig/{name}/samples.png").size
+        assert width == height and width % 73 == 0 and width >= 384
     assert not (root / "fig/real/reconstructions.png").exists()
     # 16 pairs of 8×8 tiles, 1 px padding: a 145×19 grid (2 rows of 16), upscaled by a whole factor
     width, height = Image.open(root / "fig/vae/reconstructions.png").size

@@ -5,12 +5,23 @@ import torch
 from torch import nn
 
 from genbench import checkpoint
-from genbench.config.train import TrainParams, VaeParams
-from genbench.training import vae
-from genbench.training.engine import CHECKPOINT, CURVES, Parts, TrainingDivergedError, train
+from genbench.config.train import TrainParams
+from genbench.families.base import Parts
+from genbench.families.gan import family as gan
+from genbench.families.gan.params import GanParams
+from genbench.families.vae import family as vae
+from genbench.families.vae.params import VaeParams
+from genbench.layout import CURVES
+from genbench.training.engine import train
+from genbench.training.resume import CHECKPOINT, TrainingDivergedError
 from genbench.training.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"))
+
+
+def run(workdir, run_hash: str) -> dict:
+    """train()'s keyword arguments for a seed-0 CPU run."""
+    return {"seed": 0, "workdir": workdir, "run_hash": run_hash, "runtime": CPU}
 
 
 def digits_like(n=256, size=8, seed=0) -> torch.Tensor:
@@ -39,7 +50,9 @@ def test_a_short_vae_run_lowers_its_loss(tmp_path):
     losses = [row["loss"] for row in logged]
     assert len(losses) == 6
     assert losses[-1] < 0.8 * losses[0]
-    assert result.stats["steps_this_session"] == 150 and result.stats["images_per_second"] > 0
+    stats = result.stats
+    assert stats["steps_this_session"] == 150 and stats["resumed_from_step"] == 0
+    assert stats["images_per_second"] == pytest.approx(150 * 32 / stats["wall_seconds"], rel=0.01)
     assert (tmp_path / CURVES).read_text().splitlines()[0].startswith("step,loss,reconstruction,kl")
 
 
@@ -73,20 +86,20 @@ def test_nan_guard_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(
         TrainingDivergedError, match=r"step 7: loss loss = nan.*last good checkpoint"
     ):
-        train(toy_parts(nan_at=7), digits_like(16), params, 0, tmp_path, "h", CPU)
+        train(toy_parts(nan_at=7), digits_like(16), params, **run(tmp_path, "h"))
     assert checkpoint.load(tmp_path / CHECKPOINT)["step"] == 5
 
 
 def test_resume_continues_or_restarts_and_says_why(tmp_path, capsys):
     params = TrainParams(steps=10, batch_size=4, checkpoint_every=5, ema_decay=0.5)
-    train(toy_parts(nan_at=-1), digits_like(16), params, 0, tmp_path, "hash-a", CPU)
+    train(toy_parts(nan_at=-1), digits_like(16), params, **run(tmp_path, "hash-a"))
     longer = params.model_copy(update={"steps": 15})
-    result = train(toy_parts(nan_at=-1), digits_like(16), longer, 0, tmp_path, "hash-a", CPU)
+    result = train(toy_parts(nan_at=-1), digits_like(16), longer, **run(tmp_path, "hash-a"))
     assert result.stats["resumed_from_step"] == 10 and result.stats["steps_this_session"] == 5
     assert "continuing from step 10" in capsys.readouterr().out
     # the cost counts the earlier session too
     assert result.stats["wall_seconds"] > result.stats["wall_seconds_this_session"] > 0
-    result = train(toy_parts(nan_at=-1), digits_like(16), longer, 0, tmp_path, "hash-b", CPU)
+    result = train(toy_parts(nan_at=-1), digits_like(16), longer, **run(tmp_path, "hash-b"))
     assert result.stats["resumed_from_step"] == 0
     assert "other params, data or code" in capsys.readouterr().out
     rows = (tmp_path / CURVES).read_text().splitlines()
@@ -94,20 +107,55 @@ def test_resume_continues_or_restarts_and_says_why(tmp_path, capsys):
     assert [int(r.split(",")[0]) for r in rows[1:]] == [15]
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"precision": "bf16"},
-        {"channels_last": True},
-        pytest.param({"compile": True}, marks=pytest.mark.slow),
-    ],
-    ids=["bf16", "channels_last", "compile"],
-)
-def test_engine_options_run_the_gan(tmp_path, options):
-    from genbench.config.train import GanParams
-    from genbench.training import gan
+def recording(parts: Parts, seen: list[dict]) -> Parts:
+    """parts whose step first notes what the engine set up around it."""
+    inner = parts.step
 
-    params = GanParams(steps=3, batch_size=8, z_dim=4, widths=[8], ema_decay=0.9, **options)
-    result = train(gan.build(params, 1, 8), digits_like(32), params, 0, tmp_path, "h", CPU)
+    def step(modules, optimizers, batch):
+        autocast = torch.is_autocast_enabled("cpu")
+        seen.append(
+            {
+                "bf16": autocast and torch.get_autocast_dtype("cpu") == torch.bfloat16,
+                "channels_last": batch.is_contiguous(memory_format=torch.channels_last)
+                and not batch.is_contiguous(),
+            }
+        )
+        return inner(modules, optimizers, batch)
+
+    parts.step = step
+    return parts
+
+
+@pytest.mark.parametrize(
+    ("option", "flag"),
+    [({"precision": "bf16"}, "bf16"), ({"channels_last": True}, "channels_last")],
+    ids=["bf16", "channels_last"],
+)
+def test_engine_options_take_effect_in_every_step(tmp_path, option, flag):
+    """Against a plain run of the same GAN: the option is seen by each step, not ignored."""
+    images = digits_like(32).repeat(1, 3, 1, 1)  # 3 channels: 1-channel NCHW is also NHWC
+
+    def run_with(extra: dict) -> tuple[list[dict], dict]:
+        params = GanParams(steps=3, batch_size=8, z_dim=4, widths=[8], ema_decay=0.9, **extra)
+        seen: list[dict] = []
+        torch.manual_seed(0)
+        parts = recording(gan.build(params, 3, 8), seen)
+        result = train(parts, images, params, **run(tmp_path / flag / str(extra), "h"))
+        samples = gan.sample(result.final.eval(), params, 4, torch.Generator().manual_seed(0))
+        assert samples.shape == (4, 3, 8, 8) and torch.isfinite(samples).all()
+        return seen, result.final.state_dict()
+
+    plain, plain_weights = run_with({})
+    used, weights = run_with(option)
+    assert [s[flag] for s in plain] == [False] * 3 and [s[flag] for s in used] == [True] * 3
+    if flag == "bf16":  # lower precision moves the trajectory
+        assert any(not torch.equal(weights[k], plain_weights[k]) for k in weights)
+
+
+@pytest.mark.slow
+def test_compile_trains_the_gan(tmp_path):
+    params = GanParams(steps=3, batch_size=8, z_dim=4, widths=[8], ema_decay=0.9, compile=True)
+    result = train(gan.build(params, 1, 8), digits_like(32), params, **run(tmp_path, "h"))
+    assert result.stats["compile"] is True
     images = gan.sample(result.final.eval(), params, 4, torch.Generator().manual_seed(0))
     assert images.shape == (4, 1, 8, 8) and torch.isfinite(images).all()

@@ -5,9 +5,14 @@ import math
 import pytest
 import torch
 
-from genbench.models.dcgan import Discriminator, Generator, discriminator_loss, generator_loss
-from genbench.models.sizes import doublings
-from genbench.models.vae import VAE, vae_loss
+from genbench.families.gan.networks import (
+    Discriminator,
+    Generator,
+    discriminator_loss,
+    generator_loss,
+)
+from genbench.families.sizes import doublings
+from genbench.families.vae.networks import VAE, vae_loss
 
 SIZES = [(8, [16]), (16, [16, 8]), (32, [16, 8, 8]), (64, [16, 8, 8, 8])]
 

@@ -119,7 +119,7 @@ def test_atomic_dir_replaces_keeps_on_failure_and_is_readable(tmp_path):
     import os
     import stat
 
-    from genbench.data.store import atomic_dir
+    from genbench.files import atomic_dir
 
     out = tmp_path / "out"
     with atomic_dir(out) as tmp:

@@ -1,4 +1,9 @@
-"""dvc.yaml lists exactly the source files each stage imports: no needless reruns, none missed."""
+"""dvc.yaml's code deps match what each stage imports: no needless reruns, none missed.
+
+A dep is a stage file, a module file, or a package folder. Both ways: every source file a stage
+imports lies under a declared dep, and every declared dep is imported (a folder: every module
+in it, so that a folder dep never stands for code the stage does not run).
+"""
 
 import subprocess
 import sys
@@ -8,15 +13,16 @@ from dvc.repo import Repo
 
 from tests.conftest import ROOT
 
-# Stages whose entry imports a family module by name at run time (training/families.py).
-DYNAMIC = {"train": "genbench.training.{key}", "evaluate": "genbench.training.{key}"}
+# Stages that load one family by name at run time (genbench.families.load_family(key)).
+FAMILY_STAGES = {"train", "evaluate"}
 PROBE = """
-import importlib, importlib.util, sys, pathlib
+import importlib.util, sys, pathlib
 root = pathlib.Path(sys.argv[1]).resolve()
 spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[2])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-for name in sys.argv[3:]:
-    importlib.import_module(name)
+if len(sys.argv) > 3:
+    from genbench.families import load_family
+    load_family(sys.argv[3])
 for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
     path = pathlib.Path(path).resolve() if path else None
@@ -34,31 +40,68 @@ def resolved_stages() -> dict[str, list[str]]:
 STAGES = resolved_stages()
 
 
-def imported_source_files(stage_file: str, extra_modules: list[str]) -> set[str]:
+def imported_source_files(stage_file: str, family: str | None) -> set[str]:
+    args = [str(ROOT), str(ROOT / stage_file), *([family] if family else [])]
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT), str(ROOT / stage_file), *extra_modules],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True, cwd=ROOT
     )
     return set(out.stdout.split()) | {stage_file}
 
 
+def code_deps(deps: list[str]) -> list[str]:
+    return [d for d in deps if d.startswith(("src/", "stages/"))]
+
+
+def modules_under(dep: str) -> set[str]:
+    """The Python files a dep stands for: itself, or every .py below a folder."""
+    path = ROOT / dep
+    if path.is_dir():
+        return {str(p.relative_to(ROOT)) for p in path.rglob("*.py")}
+    return {dep}
+
+
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_code_deps_are_exact(name):
-    deps = STAGES[name]
+def test_code_deps_cover_exactly_what_the_stage_imports(name):
+    deps = code_deps(STAGES[name])
     stage_file = next(d for d in deps if d.startswith("stages/"))
     base, _, key = name.partition("@")
-    extra = [DYNAMIC[base].format(key=key)] if base in DYNAMIC else []
-    declared = {d for d in deps if d.startswith(("src/", "stages/")) and d.endswith(".py")}
-    assert declared == imported_source_files(stage_file, extra)
+    imported = imported_source_files(stage_file, key if base in FAMILY_STAGES else None)
+    uncovered = {f for f in imported if not any(f in modules_under(d) for d in deps)}
+    assert not uncovered, f"{name} imports files no dep covers: {sorted(uncovered)}"
+    for dep in deps:
+        unused = modules_under(dep) - imported
+        assert not unused, f"{name}: dep {dep} holds modules the stage never imports: {unused}"
+
+
+def test_one_familys_code_is_a_dep_of_its_own_stages_only():
+    """Editing families/ddpm reruns train@ddpm and evaluate@ddpm (then the report), nothing else."""
+    for family in ("gan", "vae", "ddpm"):
+        folder = f"src/genbench/families/{family}"
+        having = sorted(n for n, deps in STAGES.items() if folder in deps)
+        assert having == [f"evaluate@{family}", f"train@{family}"]
+
+
+def test_evaluator_floor_and_report_do_not_depend_on_training_or_data_code():
+    def touches(name: str, package: str) -> bool:
+        return any(d.startswith(package) for d in code_deps(STAGES[name]))
+
+    for name in ("train_evaluator", "evaluate_real", "report"):
+        assert not touches(name, "src/genbench/training"), name
+        for family in ("gan", "vae", "ddpm"):  # the registry and the Family type are fine
+            assert not touches(name, f"src/genbench/families/{family}"), name
+    assert not touches("report", "src/genbench/data")
 
 
 def test_report_templates_are_a_dep_of_the_report_only():
     """Editing a template reruns `report`, and nothing else."""
-    templates = "src/genbench/report/templates"
-    assert [name for name, deps in STAGES.items() if templates in deps] == ["report"]
-    assert (ROOT / templates / "report.html.j2").exists()
-    other = [d for deps in STAGES.values() for d in deps if d.startswith("src/") and ".py" not in d]
-    assert set(other) == {templates}  # no other non-Python source dep to keep in step
+    templates = ROOT / "src/genbench/report/templates/report.html.j2"
+    assert templates.exists()
+    having = [
+        name
+        for name, deps in STAGES.items()
+        if any(templates.is_relative_to(ROOT / d) for d in code_deps(deps))
+    ]
+    assert having == ["report"]
+    non_python = [d for deps in STAGES.values() for d in code_deps(deps)]
+    non_python = [d for d in non_python if not d.endswith(".py") and not (ROOT / d).is_dir()]
+    assert non_python == []  # every code dep is a module or a package folder

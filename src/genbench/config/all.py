@@ -7,16 +7,14 @@ from genbench.config.base import Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
 from genbench.config.orchestration import OrchestrationParams
-from genbench.config.train import DdpmParams, GanParams, VaeParams
 from genbench.errors import ParamsError
+from genbench.families import NAMES, params_class
 
 # Every top-level key and its schema; the report section joins here.
 SCHEMAS: dict[str, Any] = {
     "seed": Seed,
     "data": DataParams,
-    "gan": GanParams,
-    "vae": VaeParams,
-    "ddpm": DdpmParams,
+    **{name: params_class(name) for name in NAMES},  # each family's section
     "evaluate": EvaluateParams,
     "orchestration": OrchestrationParams,
 }

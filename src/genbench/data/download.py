@@ -16,8 +16,8 @@ from torchvision import datasets
 
 from genbench.config.data import DataParams
 from genbench.data.sources import CIFAR_DIR, DIGITS_FILE, FOLDER_DIR, IDX_FILES, SOURCE_FILE
-from genbench.data.store import atomic_dir
 from genbench.errors import DataError
+from genbench.files import atomic_dir
 
 TORCHVISION = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 

@@ -10,8 +10,9 @@ from sklearn.model_selection import train_test_split
 
 from genbench.config.data import DataParams
 from genbench.data.sources import RawDataset, read_raw
-from genbench.data.store import atomic_dir, write_meta, write_split
+from genbench.data.store import write_meta, write_split
 from genbench.errors import DataError
+from genbench.files import atomic_dir
 from genbench.imaging import save_grid
 
 GRID_FILE = "samples.png"

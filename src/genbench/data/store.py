@@ -6,13 +6,7 @@ Layout of a prepared folder:
     meta.json        counts, shape, classes, source, split rule, sha256 of every array file
 """
 
-import contextlib
-import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,48 +14,10 @@ import numpy as np
 import torch
 
 from genbench.errors import DataError
+from genbench.files import sha256_file, write_json
 
 SPLITS = ("train", "test")
 META = "meta.json"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_dir(out: Path) -> Iterator[Path]:
-    """Yield a temp folder beside `out`; on success it replaces `out`, on error it is removed.
-
-    A failed or interrupted stage therefore never leaves a half-written output folder.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    tmp.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide outputs from others
-    old = out.parent / f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
-    if out.exists():
-        out.rename(old)  # kept until the new folder is in place: no moment without an output
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-
-
-def current_umask() -> int:
-    """The process umask (reading it means setting it; it is set straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_split(out: Path, split: str, images: np.ndarray, labels: np.ndarray) -> dict[str, str]:
@@ -77,7 +33,7 @@ def write_split(out: Path, split: str, images: np.ndarray, labels: np.ndarray) -
 
 def write_meta(out: Path, meta: dict[str, Any]) -> None:
     """Write meta.json (sorted keys, so identical data gives an identical file)."""
-    (out / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json(out / META, meta)
 
 
 def read_meta(data_dir: str | Path) -> dict[str, Any]:

@@ -11,6 +11,11 @@ from torch import nn
 from torch_fidelity import register_feature_extractor
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+from tqdm import tqdm
+
+from genbench.config.evaluate import EvaluatorParams
+from genbench.imaging import to_unit_range
+from genbench.seeding import seed_everything
 
 FEATURES = ("penultimate", "logits")
 
@@ -50,6 +55,42 @@ def evaluator_loss(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor
     return F.cross_entropy(net(images)[1], labels)
 
 
+def fit_evaluator(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    params: EvaluatorParams,
+    seed: int,
+    device: torch.device,
+) -> EvaluatorNet:
+    """Fit the classifier on uint8 (N, C, H, W) images and their labels; returns it in eval mode."""
+    seed_everything(seed)
+    net = EvaluatorNet(images.shape[1], num_classes, params.feature_dim).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=params.lr)
+    rng = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(params.steps), desc="evaluator", unit="step", mininterval=1.0):
+        index = torch.randint(len(images), (params.batch_size,), generator=rng)
+        batch = to_unit_range(images[index]).to(device)
+        loss = evaluator_loss(net, batch, labels[index].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(
+    net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 1024
+) -> float:
+    """Share of images whose arg-max logit is their label."""
+    device = next(net.parameters()).device
+    correct = 0
+    for start in range(0, len(images), batch):
+        logits = net(to_unit_range(images[start : start + batch]).to(device))[1]
+        correct += int((logits.argmax(1).cpu() == labels[start : start + batch]).sum())
+    return correct / len(images)
+
+
 def uint8_to_input(images: torch.Tensor, channels: int, image_size: int) -> torch.Tensor:
     """torch-fidelity's uint8 (B, 3, H, W) batch -> the evaluator's float (B, C, S, S) in [-1, 1].
 
@@ -65,7 +106,7 @@ def uint8_to_input(images: torch.Tensor, channels: int, image_size: int) -> torc
             f"the evaluator was trained on {image_size}×{image_size} images, got "
             f"{tuple(images.shape[-2:])}; evaluate images at data.image_size"
         )
-    return images[:, :channels].float() / 127.5 - 1
+    return to_unit_range(images[:, :channels])
 
 
 def register_evaluator(name: str, state: dict, channels: int, classes: int, size: int, dim: int):

@@ -3,13 +3,13 @@ card, training config, MLflow run, loss curves and figures, plus the real-data f
 """
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genbench.errors import GenbenchError
 from genbench.layout import CONFIG, CURVES, RUN
+from genbench.system import git
 
 REAL = "real"  # the floor's name in metrics/ and figures/
 
@@ -114,17 +114,13 @@ def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | No
     """Each model's metrics and card as committed at `rev`: what `dvc metrics diff <rev>`
     compares with (the metrics are git-tracked). None outside git or when `rev` does not exist.
     """
-    metrics_dir = Path(metrics_dir)
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", *args], cwd=metrics_dir, capture_output=True, text=True, check=False
-        )
-
-    if not metrics_dir.is_dir():
+    where = Path(metrics_dir)
+    if not where.is_dir():
         return None
     try:
-        found = git("rev-parse", "--verify", "--quiet", "--short", f"{rev}^{{commit}}")
+        found = git(
+            "rev-parse", "--verify", "--quiet", "--short", f"{rev}^{{commit}}", cwd=metrics_dir
+        )
     except FileNotFoundError:  # no git on this machine
         return None
     if found.returncode != 0:
@@ -133,7 +129,7 @@ def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | No
     committed: dict[str, dict[str, dict]] = {kind: {} for kind in files}
     for kind, pattern in files.items():
         for name in names:
-            shown = git("show", f"{rev}:./{pattern.format(name)}")
+            shown = git("show", f"{rev}:./{pattern.format(name)}", cwd=where)
             try:
                 if shown.returncode == 0:
                     committed[kind][name] = json.loads(shown.stdout)

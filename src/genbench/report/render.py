@@ -11,11 +11,11 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from genbench.data.store import atomic_dir
+from genbench.files import atomic_dir, flatten
 from genbench.layout import RECONSTRUCTIONS_FIGURE
 from genbench.report.figures import curves_png, data_uri
 from genbench.report.inputs import ReportInputs, Result
-from genbench.report.table import changes, flatten, headline, table
+from genbench.report.table import changes, headline, table
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML, MARKDOWN, IMAGES = "index.html", "report.md", "images"

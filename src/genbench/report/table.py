@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from genbench.files import flatten
 from genbench.report.inputs import ReportInputs, Result
 
 LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
@@ -154,17 +155,6 @@ def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
             }
         )
     return lines
-
-
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"evaluator": {"fid": 1.0}} -> {"evaluator.fid": 1.0}; lists and other leaves as they are."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def numbers(values: dict[str, Any]) -> dict[str, float]:

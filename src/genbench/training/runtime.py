@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from genbench.errors import GenbenchError
+from genbench.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,6 @@ class Runtime:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` -> CUDA when present else CPU; an explicit device that is absent is an error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise GenbenchError(
-                f"device {name!r} requested but CUDA is not available; use auto or cpu"
-            )
-        return torch.device(f"cuda:{local_rank}") if name == "cuda" else torch.device(name)
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise GenbenchError("device 'mps' requested but MPS is not available; use auto or cpu")
-    return torch.device(name)
 
 
 def start_runtime(device: str) -> Runtime:

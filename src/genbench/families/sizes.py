@@ -1,4 +1,4 @@
-"""Image-size arithmetic shared by the convolutional families (DCGAN, VAE, UNet)."""
+"""Image-size arithmetic shared by the convolutional families (DCGAN, VAE, the DDPM UNet)."""
 
 import math
 

@@ -2,10 +2,12 @@
 
 Folder: weights.pt (final EMA weights of the generating network), config.json (family, params,
 data shape, seed), samples.png (fixed noise), train_stats.json, losses.csv, mlflow_run.json.
+Written by training, read by evaluation and `genbench sample`: none of them imports the other.
 """
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +15,24 @@ import torch
 from torch import nn
 
 from genbench import checkpoint
-from genbench.data.store import atomic_dir
 from genbench.errors import GenbenchError
-from genbench.imaging import save_grid
+from genbench.families import load_family
+from genbench.families.base import Family
+from genbench.files import atomic_dir, write_json
+from genbench.imaging import save_grid, to_uint8
 from genbench.layout import CONFIG, CURVES, GRID, RUN, STATS, WEIGHTS
-from genbench.training.families import load_family
 
 GRID_SIZE = 64
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float -> [0, 255] uint8, on the CPU."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model folder loaded: its family, network (eval mode), typed params and config."""
+
+    family: Family
+    net: nn.Module
+    params: Any  # the family's params section
+    config: dict[str, Any]
 
 
 def write_model_dir(
@@ -32,21 +40,18 @@ def write_model_dir(
 ) -> None:
     """Write every file of a trained model's folder at once (temp folder + rename)."""
     family = load_family(config["family"])
-    params = family.PARAMS.model_validate(config["params"])
+    params = family.params.model_validate(config["params"])
     grid = sample_images(family, net, params, GRID_SIZE, seed=config["seed"])
     with atomic_dir(out) as tmp:
         checkpoint.save(net.state_dict(), tmp / WEIGHTS)
-        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        (tmp / STATS).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-        (tmp / RUN).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
+        for name, content in ((CONFIG, config), (STATS, stats), (RUN, run)):
+            write_json(tmp / name, content)
         shutil.copyfile(curves, tmp / CURVES)
         save_grid(grid, tmp / GRID)
 
 
-def load_model(
-    model_dir: str | Path, device: str | torch.device = "cpu"
-) -> tuple[Any, nn.Module, Any, dict]:
-    """(family module, network in eval mode, its typed params, config) of a trained model folder."""
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """The family, network in eval mode, typed params and config of a trained model folder."""
     model_dir = Path(model_dir)
     try:
         config = json.loads((model_dir / CONFIG).read_text())
@@ -55,15 +60,15 @@ def load_model(
             f"{model_dir} is not a trained model folder (no {CONFIG}); run `dvc repro` to train it"
         ) from None
     family = load_family(config["family"])
-    params = family.PARAMS.model_validate(config["params"])
+    params = family.params.model_validate(config["params"])
     net = family.build_generating(params, config["data"]["channels"], config["data"]["image_size"])
     net.load_state_dict(checkpoint.load(model_dir / WEIGHTS))
-    return family, net.to(device).eval(), params, config
+    return TrainedModel(family, net.to(device).eval(), params, config)
 
 
 @torch.no_grad()
 def sample_images(
-    family: Any, net: nn.Module, params: Any, n: int, seed: int, batch_size: int = 256
+    family: Family, net: nn.Module, params: Any, n: int, seed: int, batch_size: int = 256
 ) -> torch.Tensor:
     """n uint8 images (n, C, H, W) from `net`, reproducible from `seed`, drawn in batches.
 

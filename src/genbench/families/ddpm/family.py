@@ -6,11 +6,9 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from genbench.config.train import DdpmParams
-from genbench.models.ddpm import build_unet, diffusion_loss, generate, make_scheduler
-from genbench.training.engine import Parts
-
-PARAMS = DdpmParams
+from genbench.families.base import Family, Parts
+from genbench.families.ddpm.networks import build_unet, diffusion_loss, generate, make_scheduler
+from genbench.families.ddpm.params import DdpmParams
 
 
 @dataclass
@@ -73,3 +71,11 @@ def sample(net: nn.Module, params: DdpmParams, n: int, generator: torch.Generato
     return generate(
         net, scheduler_for(params), n, generator, params.sampler, params.sample_steps, params.eta
     )
+
+
+def sampler_card(params: DdpmParams) -> dict:
+    """The sampler settings that shape the samples (the protocol card names them)."""
+    return {"sampler": params.sampler, "steps": params.sample_steps, "eta": params.eta}
+
+
+FAMILY = Family("ddpm", DdpmParams, build, build_generating, sample, sampler_card=sampler_card)

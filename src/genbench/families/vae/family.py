@@ -5,11 +5,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.config.train import VaeParams
-from genbench.models.vae import VAE, vae_loss
-from genbench.training.engine import Parts
-
-PARAMS = VaeParams
+from genbench.families.base import Family, Parts
+from genbench.families.vae.networks import VAE, vae_loss
+from genbench.families.vae.params import VaeParams
 
 
 @dataclass
@@ -59,3 +57,6 @@ def sample(net: VAE, params: VaeParams, n: int, generator: torch.Generator) -> t
     del params  # the latent size is the network's own
     z = torch.randn(n, net.z_dim, generator=generator)
     return net.decode(z.to(next(net.parameters()).device))
+
+
+FAMILY = Family("vae", VaeParams, build, build_generating, sample, reconstructs=True)

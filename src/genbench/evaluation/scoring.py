@@ -1,95 +1,26 @@
-"""One model's (or the real data's) evaluation: feature extractor, torch-fidelity metrics, SSIM,
-cost, and the protocol card that says how every number was made.
+"""Scoring images: torch-fidelity metrics and SSIM against a reference split, a model's cost,
+the protocol card that says how every number was made, and the figures of what was scored.
 """
 
-import contextlib
 import importlib.metadata
-import io
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch_fidelity.utils import create_feature_extractor
 
-from genbench import checkpoint
 from genbench.config.evaluate import EvaluateParams
-from genbench.data.store import sha256_file
-from genbench.errors import GenbenchError
-from genbench.imaging import grid_image
+from genbench.evaluation.extractor import Extractor
+from genbench.imaging import grid_image, to_uint8, to_unit_range
 from genbench.layout import RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE, STATS
 from genbench.metrics import ssim
-from genbench.metrics.evaluator import register_evaluator
 from genbench.metrics.fidelity import fidelity_metrics
-from genbench.training.engine import to_unit_range
-from genbench.training.outputs import load_model, sample_images, to_uint8
+from genbench.model_dir import TrainedModel, sample_images
 
-EVALUATOR_WEIGHTS, EVALUATOR_INFO = "weights.pt", "evaluator.json"
-# torch-fidelity 0.4 downloads this file into torch hub's checkpoint folder
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 # the figures an evaluation writes for the report
 FIGURE_SAMPLES, RECONSTRUCTION_PAIRS = 64, 16
 FIGURE_WIDTH = 768  # px at least: tiny images upscaled (nearest) to be seen
-
-
-@dataclass(frozen=True)
-class Extractor:
-    """The feature extractor every FID of one evaluation comes from."""
-
-    label: str  # "evaluator" or "inception-v3-compat": the metrics' group name
-    fidelity_name: str  # the name torch-fidelity knows it by
-    weights_sha256: str
-    weights_path: str | None
-    resize: str
-
-
-def prepare_extractor(cfg: EvaluateParams, evaluator_dir: Path, cuda: bool) -> Extractor:
-    """Register the trained evaluator, or make sure Inception weights are at hand (fail fast)."""
-    if cfg.feature_extractor == "evaluator":
-        info_path = evaluator_dir / EVALUATOR_INFO
-        info = json.loads(info_path.read_text()) if info_path.exists() else {}
-        if not info.get("trained"):
-            raise GenbenchError(
-                info.get(
-                    "reason",
-                    f"{evaluator_dir} holds no trained evaluator; run `dvc repro train_evaluator`",
-                )
-            )
-        sha = sha256_file(evaluator_dir / EVALUATOR_WEIGHTS)
-        name = f"genbench-evaluator-{sha[:16]}"
-        state = checkpoint.load(evaluator_dir / EVALUATOR_WEIGHTS)
-        register_evaluator(
-            name,
-            state,
-            info["channels"],
-            info["num_classes"],
-            info["image_size"],
-            info["feature_dim"],
-        )
-        return Extractor("evaluator", name, sha, None, "none: images at data.image_size")
-    path = cfg.inception_weights
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading ..." line
-            create_feature_extractor(
-                "inception-v3-compat",
-                ["2048"],
-                cuda=cuda,
-                feature_extractor_weights_path=path,
-                verbose=False,
-            )
-    except Exception as err:  # download and load errors come in many types
-        how = f"loaded from {path}" if path else "downloaded"
-        raise GenbenchError(
-            f"inception-v3-compat weights could not be {how}"
-            f" ({type(err).__name__}: {str(err)[:120]}); this needs internet, or set "
-            f"evaluate.inception_weights to a local {INCEPTION_FILE}, or use "
-            "evaluate.feature_extractor: evaluator"
-        ) from None
-    file = Path(path) if path else Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    resize = "torch-fidelity: bilinear to 299×299 (TensorFlow-compatible), gray repeated to RGB"
-    return Extractor("inception-v3-compat", "inception-v3-compat", sha256_file(file), path, resize)
 
 
 def evaluate_images(
@@ -160,25 +91,23 @@ def protocol_card(
 
 
 def sample_for_evaluation(
-    model_dir: Path, cfg: EvaluateParams, seed: int, device: torch.device
-) -> tuple[torch.Tensor, dict, dict | None, torch.nn.Module]:
-    """(num_samples uint8 images, cost figures, sampler settings, network) of a trained model."""
-    family, net, params, config = load_model(model_dir, device)
+    model: TrainedModel, model_dir: Path, cfg: EvaluateParams, seed: int
+) -> tuple[torch.Tensor, dict]:
+    """(num_samples uint8 images, cost figures) of a trained model."""
     start = time.perf_counter()
-    images = sample_images(family, net, params, cfg.num_samples, seed, batch_size=cfg.batch_size)
+    images = sample_images(
+        model.family, model.net, model.params, cfg.num_samples, seed, batch_size=cfg.batch_size
+    )
     seconds = time.perf_counter() - start
     stats = json.loads((model_dir / STATS).read_text())
     cost = {
         "sampling_ms_per_image": 1000 * seconds / cfg.num_samples,
         "parameters": sum(stats["parameter_count"].values()),
-        "generator_parameters": sum(p.numel() for p in net.parameters()),
+        "generator_parameters": sum(p.numel() for p in model.net.parameters()),
         "train_seconds": stats["wall_seconds"],
         "train_images_per_second": stats["images_per_second"],
     }
-    sampler = None
-    if config["family"] == "ddpm":
-        sampler = {"sampler": params.sampler, "steps": params.sample_steps, "eta": params.eta}
-    return images, cost, sampler, net
+    return images, cost
 
 
 @torch.no_grad()

@@ -8,11 +8,14 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from genbench.config.train import GanParams
-from genbench.models.dcgan import Discriminator, Generator, discriminator_loss, generator_loss
-from genbench.training.engine import Parts
-
-PARAMS = GanParams
+from genbench.families.base import Family, Parts
+from genbench.families.gan.networks import (
+    Discriminator,
+    Generator,
+    discriminator_loss,
+    generator_loss,
+)
+from genbench.families.gan.params import GanParams
 
 
 @dataclass
@@ -122,3 +125,6 @@ def sample(net: Generator, params: GanParams, n: int, generator: torch.Generator
     del params  # the latent size is the network's own
     z = torch.randn(n, net.z_dim, generator=generator)
     return net(z.to(next(net.parameters()).device))
+
+
+FAMILY = Family("gan", GanParams, build, build_generating, sample)

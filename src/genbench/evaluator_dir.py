@@ -1,0 +1,74 @@
+"""The offline evaluator's folder (models/evaluator/): written by `train_evaluator`, read by every
+evaluation. weights.pt holds the classifier; evaluator.json says whether it was trained (and why
+not), its sizes and accuracies.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genbench import checkpoint
+from genbench.config.evaluate import EvaluateParams
+from genbench.data import load_split, read_meta
+from genbench.device import resolve_device
+from genbench.errors import GenbenchError
+from genbench.files import atomic_dir, json_text, sha256_file
+from genbench.metrics.evaluator import accuracy, fit_evaluator
+
+WEIGHTS, INFO = "weights.pt", "evaluator.json"
+
+
+@dataclass(frozen=True)
+class StoredEvaluator:
+    """A trained evaluator as read back: its info, weights and their sha256."""
+
+    info: dict[str, Any]
+    state: dict
+    sha256: str
+
+
+def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: int) -> dict:
+    """Fit the classifier on the train labels and write `out` at once; returns evaluator.json.
+
+    Unlabelled data gets a folder that says why there is no evaluator; that is an error only
+    when the evaluator is the configured extractor.
+    """
+    meta = read_meta(data_dir)
+    info = {"trained": False, "image_size": meta["image_size"], "channels": meta["channels"]}
+    with atomic_dir(out) as tmp:
+        if not meta["labelled"]:
+            info["reason"] = (
+                f"data.source {meta['source']!r} has no labels (no class subfolders): "
+                "the evaluator cannot be trained; set evaluate.feature_extractor: "
+                "inception-v3-compat"
+            )
+            if cfg.feature_extractor == "evaluator":
+                raise GenbenchError(info["reason"])
+        else:
+            images, labels = load_split(data_dir, "train")
+            test_images, test_labels = load_split(data_dir, "test")
+            classes = len(meta["classes"])
+            device = resolve_device(cfg.device)
+            net = fit_evaluator(images, labels, classes, cfg.evaluator, seed, device)
+            checkpoint.save(net.cpu().state_dict(), tmp / WEIGHTS)
+            info.update(
+                trained=True,
+                num_classes=classes,
+                feature_dim=cfg.evaluator.feature_dim,
+                train_accuracy=accuracy(net, images, labels),
+                test_accuracy=accuracy(net, test_images, test_labels),
+                weights_sha256=sha256_file(tmp / WEIGHTS),
+            )
+        (tmp / INFO).write_text(json_text(info))
+    return info
+
+
+def read_evaluator(folder: Path) -> StoredEvaluator:
+    """The trained evaluator in `folder`, or one line saying why there is none."""
+    info_path = folder / INFO
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    if not info.get("trained"):
+        missing = f"{folder} holds no trained evaluator; run `dvc repro train_evaluator`"
+        raise GenbenchError(info.get("reason", missing))
+    return StoredEvaluator(info, checkpoint.load(folder / WEIGHTS), sha256_file(folder / WEIGHTS))

@@ -1,0 +1,55 @@
+"""What every family hands the rest of genbench: the `Family` record and the training `Parts`.
+
+Generic code (the training loop, the model folder, evaluation, the CLI) sees a family only
+through these two types, never through its name.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from genbench.config.train import TrainParams
+
+StepFn = Callable[[dict[str, nn.Module], dict[str, torch.optim.Optimizer], torch.Tensor], dict]
+
+
+@dataclass
+class Parts:
+    """What a family gives the training loop."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generating: str  # the network that is EMA-averaged, sampled from and saved as final weights
+    step: StepFn  # (modules, optimizers, batch (B, C, H, W) in [-1, 1]) -> {loss name: tensor}
+    # Called once on the EMA network after training: averaged weights need fresh batch-norm
+    # statistics (averaged running stats do not match them); None when there is nothing to do.
+    finalize_ema: Callable[[nn.Module], None] | None = None
+
+
+def no_sampler(params: Any) -> None:
+    """sampler_card of a family that samples in one pass (nothing to choose)."""
+    del params
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: its params section, how to build, train and sample it.
+
+    `params` is the family's section of params.yaml (a TrainParams subclass). `build` makes the
+    training Parts, `build_generating` only the network that is saved and sampled from;
+    `sample(net, params, n, generator)` gives n images (n, C, H, W) in [-1, 1] with all noise
+    from `generator` (CPU). `reconstructs`: the generating network has `reconstruct(images)`.
+    `sampler_card(params)`: the sampler settings that change what samples look like (named in
+    the protocol card), or None when the family has no choice of sampler.
+    """
+
+    name: str
+    params: type[TrainParams]
+    build: Callable[[Any, int, int], Parts]
+    build_generating: Callable[[Any, int, int], nn.Module]
+    sample: Callable[[nn.Module, Any, int, torch.Generator], torch.Tensor]
+    reconstructs: bool = False
+    sampler_card: Callable[[Any], dict | None] = no_sampler

@@ -1,1 +1,0 @@
-"""Pure nn.Modules and losses: no disk, no tracking, no params files."""

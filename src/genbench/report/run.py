@@ -1,0 +1,35 @@
+"""The `report` stage's work: read every model's outputs, render reports/, log it to MLflow."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from genbench import tracking
+from genbench.report.inputs import REAL, committed_at, load_inputs
+from genbench.report.render import write_report
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The folders a report reads (given by dvc.yaml) and the one it writes."""
+
+    metrics: Path  # <name>.json and <name>.protocol.json
+    models: Path  # the trained model folders
+    figures: Path  # the evaluation figures
+    data: Path  # prepared data (its meta.json)
+    out: Path  # the report folder
+
+
+def run_report(
+    names: list[str], paths: ReportPaths, *, previous_rev: str, params_file: str | Path
+) -> tuple[Path, int]:
+    """Write the report; returns (index.html, how many MLflow runs received it)."""
+    tracking.check_reachable(tracking.tracking_uri())  # before the work, as in every stage
+    previous = committed_at(previous_rev, [*names, REAL], paths.metrics)
+    inputs = load_inputs(
+        names, paths.metrics, paths.models, paths.figures, paths.data, previous, previous_rev
+    )
+    page = write_report(inputs, paths.out)
+    # one folder per pipeline execution, so a sweep's reports do not overwrite each other
+    where = f"report/{tracking.pipeline_id(params_file)}"
+    logged = tracking.log_report([r.run for r in inputs.models if r.run], paths.out, where)
+    return page, logged

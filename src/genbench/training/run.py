@@ -1,0 +1,65 @@
+"""One family's whole training as the `train@<name>` stage runs it: params in, model folder out.
+
+Also runs under `torchrun --nproc_per_node=N` (DDP): rank 0 alone tracks and writes.
+"""
+
+from pathlib import Path
+
+from genbench import tracking
+from genbench.checkpoint import source_fingerprint
+from genbench.config.base import Seed, load_params, params_hash
+from genbench.data import load_split, read_meta
+from genbench.errors import ParamsError
+from genbench.families import load_family
+from genbench.layout import CURVES
+from genbench.model_dir import write_model_dir
+from genbench.seeding import seed_everything
+from genbench.training.engine import train
+from genbench.training.runtime import start_runtime, stop_runtime
+
+RESUME_KEYS = {"steps", "checkpoint_every", "log_every"}  # they do not change the trajectory
+
+
+def run_training(
+    *, name: str, params_file: str | Path, data_dir: str | Path, out: Path, workdir: Path
+) -> dict | None:
+    """Train family `name` on the prepared train split; write `out`; returns the run's stats
+    (None on DDP ranks > 0, which write nothing).
+
+    The checkpoints in `workdir` outlive the stage: a rerun with the same params, data and code
+    resumes from the last one (the run hash below decides).
+    """
+    family = load_family(name)
+    params = load_params(params_file, seed=Seed, **{name: family.params})
+    cfg, seed, meta = params[name], params["seed"], read_meta(data_dir)
+    data = {key: meta[key] for key in ("channels", "image_size", "source")}
+    seed_everything(seed)  # the networks' initial weights come from the seed
+    try:
+        parts = family.build(cfg, data["channels"], data["image_size"])
+    except ValueError as err:
+        raise ParamsError(f"{params_file}: {name}.widths / data.image_size: {err}") from None
+    runtime = start_runtime(cfg.device)
+    try:
+        images, _ = load_split(data_dir, "train")
+        shaping = [name, seed, cfg.model_dump(exclude=RESUME_KEYS), meta["sha256"]]
+        run_hash = params_hash([*shaping, runtime.world_size, source_fingerprint()])
+        config = {"family": name, "params": cfg.model_dump(mode="json"), "data": data, "seed": seed}
+        run = tracking.training_run(name, params_file, config, run_hash, workdir, runtime.is_main)
+        with run as log_metrics:
+            result = train(
+                parts,
+                images,
+                cfg,
+                seed=seed,
+                workdir=workdir,
+                run_hash=run_hash,
+                runtime=runtime,
+                log_metrics=log_metrics,
+            )
+            if runtime.is_main:
+                record = tracking.run_record()
+                write_model_dir(out, result.final, config, result.stats, workdir / CURVES, record)
+                tracking.log_artifacts(out)
+        return result.stats if runtime.is_main else None
+    finally:
+        stop_runtime(runtime)
