@@ -1,13 +1,25 @@
-"""What the command-line entry points share: reading a flow's final state into an exit code."""
+"""What the command-line entry points share: a Prefect API that answers, the flow's final state
+read into an exit code, the deployment options."""
 
 import argparse
+import contextlib
 import sys
-import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from prefect.schedules import Cron
 
 from genbench.errors import GenbenchError
+from genbench.system import health_problem
+
+# What to do when no Prefect server answers, in every error that says so.
+START_SERVER = (
+    "run `prefect server start` in another terminal and "
+    "`export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+)
+# Seconds for Prefect's temporary server to start (its default, 20, is too short on a busy
+# machine: issue 17); PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS overrides it.
+EPHEMERAL_STARTUP_SECONDS = 180
 
 
 def finish(state: Any, describe) -> int:
@@ -33,16 +45,54 @@ def server_problem() -> str | None:
 
     url = get_current_settings().api.url
     if not url:
-        return (
-            "PREFECT_API_URL is not set; run `prefect server start` and "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` (docs/orchestration.md)"
-        )
+        return f"PREFECT_API_URL is not set; {START_SERVER} (docs/orchestration.md)"
+    reason = health_problem(url, timeout=5)
+    return reason and f"Prefect server {url} is unreachable ({reason}); start it: {START_SERVER}"
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[None]:
+    """Around a flow run from the command line: a Prefect API that answers, else exit 1.
+
+    With PREFECT_API_URL, that server must answer. Without it, Prefect starts a temporary
+    server, which creates its database on first start: longer than Prefect's default 20 s on a
+    slow or busy machine, so it gets EPHEMERAL_STARTUP_SECONDS unless the user set the timeout.
+    Started here, before the flow, a server that does not come up is one line and nothing runs.
+    """
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP
+    from prefect.settings import get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        problem = server_problem()
+        if problem:
+            sys.exit(f"error: {problem}")  # printed to stderr, exit code 1
+        yield
+        return
+    # set_defaults: a value the user set (environment or Prefect profile) still wins
+    with temporary_settings(set_defaults={STARTUP: EPHEMERAL_STARTUP_SECONDS}):
+        _start_temporary_server(STARTUP.value())
+        yield
+
+
+def _start_temporary_server(seconds: int) -> None:
+    """Start Prefect's temporary server now (the flow's client reuses it), or exit 1."""
+    import httpx
+    from prefect import get_client
+
+    print(
+        f"starting a temporary Prefect server (first start creates its database: up to ~{seconds}"
+        " s); set PREFECT_API_URL to use a running one",
+        file=sys.stderr,
+    )
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5):
-            return None
-    except OSError as err:
-        reason = getattr(err, "reason", err)
-        return f"Prefect server {url} is unreachable ({reason}); start `prefect server start`"
+        with get_client(sync_client=True):
+            return
+    except (RuntimeError, ValueError, OSError, httpx.HTTPError) as err:
+        reason = str(err).strip().partition("\n")[0].rstrip(".") or type(err).__name__
+    sys.exit(
+        f"error: Prefect's temporary server did not start ({reason}; timeout {seconds} s); "
+        + START_SERVER
+    )
 
 
 def add_deployment_args(parser: argparse.ArgumentParser, name: str) -> None:
@@ -50,6 +100,11 @@ def add_deployment_args(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--cron", default="0 3 * * *", help="schedule (default: %(default)s)")
     parser.add_argument("--timezone", default="UTC", help="of the schedule (default: UTC)")
     parser.add_argument("--name", default=name, help="deployment name (default: %(default)s)")
+    add_remote_args(parser)
+
+
+def add_remote_args(parser: argparse.ArgumentParser) -> None:
+    """--pull and --push: the flow's use of a DVC remote."""
     parser.add_argument("--pull", action="store_true", help="dvc repro --pull (a DVC remote)")
     parser.add_argument("--push", action="store_true", help="dvc push when every stage passed")
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -58,7 +59,7 @@ def dvc_push(repo: str) -> None:
     run_dvc(["push"], repo, dvc_env(), get_run_logger().info)
 
 
-def _failure(graph: dict, futures: dict[str, PrefectFuture]) -> str | None:
+def _failure(graph: nx.DiGraph, futures: dict[str, PrefectFuture]) -> str | None:
     """One line for the flow's error: the first failed stage's message and what did not run."""
     # Failed, Crashed or Cancelled; NotReady tasks are the ones a failure held back
     failed = [
@@ -98,8 +99,9 @@ def genbench(
     pipeline_id = os.environ.get("GENBENCH_PIPELINE_ID") or flow_run.get_id() or "genbench"
     futures: dict[str, PrefectFuture] = {}
     for name in run_order(graph, targets):
+        upstream = [futures[up] for up in graph.predecessors(name)]
         futures[name] = stage_task.with_options(task_run_name=name).submit(
-            str(root), name, pipeline_id, pull, wait_for=[futures[up] for up in graph[name]]
+            str(root), name, pipeline_id, pull, wait_for=upstream
         )
     for future in futures.values():
         future.wait()

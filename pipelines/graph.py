@@ -1,40 +1,47 @@
-"""The DVC stage graph, read through DVC's own API and put in run order; never a second copy."""
+"""The DVC stage graph, read through DVC's own API and put in run order; never a second copy.
+
+DVC's index graph is a networkx graph; so is ours, with edges turned to point downstream
+(upstream stage -> the stage that reads its outputs) and stages named as `dvc repro` takes them.
+"""
 
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from genbench.errors import GenbenchError
+import networkx as nx
 
-# stage address (`train@gan`) -> the stages whose outputs it reads, in dvc.yaml order
-Graph = dict[str, tuple[str, ...]]
+from genbench.errors import GenbenchError
 
 
 class GraphError(GenbenchError):
-    """dvc.yaml cannot be read, or a requested stage is not in it."""
+    """dvc.yaml cannot be read, a requested stage is not in it, or the graph has a cycle."""
 
 
-def read_graph(repo_dir: str | Path) -> Graph:
-    """Every runnable stage of the DVC project at repo_dir with its upstream stages.
+def read_graph(repo_dir: str | Path) -> nx.DiGraph:
+    """Every runnable stage of the DVC project at repo_dir, in dvc.yaml order, with an edge from
+    each stage to every stage that reads its outputs.
 
-    DVC's index graph has an edge from each stage to the stages it depends on. Data sources
-    (`dvc add` files) have no command to run and are left out.
+    Data sources (`dvc add` files) have no command to run and are left out.
     """
     from dvc.exceptions import DvcException  # imported here: DVC costs ~0.5 s to import
     from dvc.repo import Repo
 
     try:
         with Repo(str(repo_dir)) as repo:
-            graph = repo.index.graph
-            runnable = [stage for stage in graph.nodes if not stage.is_data_source]
-            return {
-                address(stage, repo.root_dir): tuple(
-                    address(dep, repo.root_dir)
-                    for dep in graph.successors(stage)
-                    if not dep.is_data_source
-                )
-                for stage in runnable
+            dvc_graph = repo.index.graph  # edge: stage -> a stage it depends on
+            names = {
+                stage: address(stage, repo.root_dir)
+                for stage in dvc_graph.nodes
+                if not stage.is_data_source
             }
+            graph = nx.DiGraph()
+            graph.add_nodes_from(names.values())  # node order is declaration order
+            graph.add_edges_from(
+                (names[dep], names[stage])
+                for stage, dep in dvc_graph.edges
+                if stage in names and dep in names
+            )
+            return graph
     except DvcException as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise GraphError(f"{repo_dir}: cannot read the DVC graph: {reason}") from None
@@ -54,47 +61,29 @@ def address(stage, root: str) -> str:
     return stage.name if path == PROJECT_FILE else f"{path}:{stage.name}"
 
 
-def upstream_closure(graph: Graph, targets: Iterable[str]) -> set[str]:
-    """The targets and every stage they depend on, directly or not."""
-    targets = list(targets)
-    unknown = [name for name in targets if name not in graph]
-    if unknown:
-        raise GraphError(
-            f"stage {unknown[0]!r} is not in dvc.yaml; stages: {', '.join(graph) or 'none'}"
-        )
-    seen: set[str] = set()
-    todo = list(targets)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(graph[name])
-    return seen
-
-
-def run_order(graph: Graph, targets: Iterable[str] | None = None) -> list[str]:
-    """Stages in dependency order (upstream first), ties kept in dvc.yaml order.
+def run_order(graph: nx.DiGraph, targets: Iterable[str] | None = None) -> list[str]:
+    """Stages in dependency order (upstream first); of the stages ready to run, the one declared
+    first in dvc.yaml goes first.
 
     With targets, only they and their upstream stages, as `dvc repro <targets>` would run.
     """
-    keep = upstream_closure(graph, targets) if targets else set(graph)
-    order: list[str] = []
-    done: set[str] = set()
-    pending = [name for name in graph if name in keep]
-    while pending:
-        ready = [name for name in pending if done.issuperset(graph[name])]
-        if not ready:
-            raise GraphError(f"the DVC graph has a cycle through: {', '.join(pending)}")
-        order.extend(ready)
-        done.update(ready)
-        pending = [name for name in pending if name not in done]
-    return order
+    keep = set(graph)
+    if targets:
+        targets = list(targets)
+        unknown = [name for name in targets if name not in graph]
+        if unknown:
+            stages = ", ".join(graph) or "none"
+            raise GraphError(f"stage {unknown[0]!r} is not in dvc.yaml; stages: {stages}")
+        keep = set(targets).union(*(nx.ancestors(graph, name) for name in targets))
+    position = {name: index for index, name in enumerate(graph)}
+    try:
+        return list(nx.lexicographical_topological_sort(graph.subgraph(keep), key=position.get))
+    except nx.NetworkXUnfeasible:
+        cycle = [edge[0] for edge in nx.find_cycle(graph.subgraph(keep))]
+        raise GraphError(f"the DVC graph has a cycle through: {', '.join(cycle)}") from None
 
 
-def downstream(graph: Graph, name: str) -> list[str]:
+def downstream(graph: nx.DiGraph, name: str) -> list[str]:
     """Every stage that reads `name`'s outputs, directly or not, in dvc.yaml order."""
-    hit = {name}
-    for stage in run_order(graph):
-        if hit.intersection(graph[stage]):
-            hit.add(stage)
-    return [stage for stage in graph if stage in hit and stage != name]
+    below = nx.descendants(graph, name)
+    return [stage for stage in graph if stage in below]

@@ -5,6 +5,7 @@ and each point becomes one `dvc exp run -S ...` (flows.py). Every point's params
 before the first experiment starts, so a typo fails in one line, not after an hour of training.
 """
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from genbench.config.all import SCHEMAS
 from genbench.config.base import read_yaml, validate_value
 from genbench.errors import ParamsError
+from genbench.files import flatten
 
 MAX_POINTS = 256  # a guard against `seed=range(0,100000)` typed by accident
 
@@ -75,10 +77,7 @@ def expand(axes: Sequence[Axis]) -> list[Point]:
 
 def set_options(point: Point) -> list[str]:
     """`-S key=value` arguments of `dvc exp run` for one point."""
-    options = []
-    for key, _, text in point:
-        options += ["-S", f"{key}={text}"]
-    return options
+    return [part for key, _, text in point for part in ("-S", f"{key}={text}")]
 
 
 def describe(point: Point) -> str:
@@ -100,7 +99,7 @@ def check_points(params_file: str | Path, points: Sequence[Point]) -> None:
     """Validate params.yaml with each point's values applied; ParamsError names the point."""
     raw = read_yaml(params_file)
     for point in points:
-        params = _deep_copy(raw)
+        params = copy.deepcopy(raw)
         where = f"{params_file} with {describe(point)}"
         for key, value, _ in point:
             _apply(params, key, value, where)
@@ -109,33 +108,17 @@ def check_points(params_file: str | Path, points: Sequence[Point]) -> None:
                 validate_value(where, section, params[section], schema)
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _deep_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(item) for item in value]
-    return value
-
-
 def flatten_metrics(metrics: Mapping[str, Any], wanted: Sequence[str]) -> dict[str, Any]:
     """`dvc.api.metrics_show()`'s {"<path>/gan.json:evaluator": {"fid": 10.7}} -> {"gan
     evaluator.fid": 10.7}, keeping the leaves named in wanted (`fid`)."""
     out = {}
     for name, value in metrics.items():
         path, _, key = name.rpartition(":")
-        for leaf, number in _leaves(key, value):
+        leaves = flatten(value, key) if isinstance(value, Mapping) else {key: value}
+        for leaf, number in leaves.items():
             if leaf.rsplit(".", 1)[-1] in wanted:
                 out[f"{Path(path).stem} {leaf}"] = number
     return out
-
-
-def _leaves(prefix: str, value: Any):
-    """(dotted key, value) for every non-mapping value under prefix."""
-    if not isinstance(value, Mapping):
-        yield prefix, value
-        return
-    for key, item in value.items():
-        yield from _leaves(f"{prefix}.{key}" if prefix else str(key), item)
 
 
 def table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:

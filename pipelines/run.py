@@ -1,13 +1,14 @@
 """`python -m pipelines.run`: the genbench flow once, now (ephemeral Prefect without a server).
 
-Without PREFECT_API_URL Prefect starts a temporary server for the run (about 12 s); with it,
-the run shows in that server's UI.
+Without PREFECT_API_URL Prefect starts a temporary server for the run (about 12 s; its first
+start creates its database, which may take minutes on a busy machine); with it, the run shows
+in that server's UI.
 """
 
 import argparse
 import sys
 
-from pipelines.cli import finish
+from pipelines.cli import add_remote_args, finish, prefect_api
 from pipelines.flows import genbench
 
 
@@ -17,16 +18,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--targets", nargs="+", metavar="STAGE", help="these stages and their upstream only"
     )
-    parser.add_argument("--pull", action="store_true", help="dvc repro --pull (a DVC remote)")
-    parser.add_argument("--push", action="store_true", help="dvc push when every stage passed")
+    add_remote_args(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    state = genbench(
-        repo=args.repo, targets=args.targets, pull=args.pull, push=args.push, return_state=True
-    )
+    with prefect_api():
+        state = genbench(
+            repo=args.repo, targets=args.targets, pull=args.pull, push=args.push, return_state=True
+        )
     return finish(state, lambda summary: [f"{name}: {how}" for name, how in summary.items()])
 
 

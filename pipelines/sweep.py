@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from pipelines import grid
-from pipelines.cli import finish
+from pipelines.cli import finish, prefect_api
 from pipelines.flows import sweep
 
 
@@ -19,7 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", default=".", help="the DVC project (default: %(default)s)")
     parser.add_argument("--metrics", nargs="+", help="metric names in the table (e.g. fid)")
     args = parser.parse_args(argv)
-    state = sweep(repo=args.repo, overrides=args.overrides, metrics=args.metrics, return_state=True)
+    with prefect_api():
+        state = sweep(
+            repo=args.repo, overrides=args.overrides, metrics=args.metrics, return_state=True
+        )
     return finish(state, describe)
 
 

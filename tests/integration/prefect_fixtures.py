@@ -77,7 +77,8 @@ def running_server(root: Path):
     cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     proc = start(cmd, root, env, root / "server.log")
     url = f"http://127.0.0.1:{port}/api"
-    wait_healthy(url, proc, root / "server.log")
+    # The first start creates the server's database: give a busy machine time (issue 17).
+    wait_healthy(url, proc, root / "server.log", timeout=180)
     yield Server(url=url, env={**env, "PREFECT_API_URL": url})
     stop(proc)
 

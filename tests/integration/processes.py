@@ -1,11 +1,15 @@
-"""Servers the integration tests start for real (mlflow, prefect): ports, start, health, stop."""
+"""Processes the integration tests start for real (mlflow, prefect, CPU load): ports, start,
+health, stop."""
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -47,3 +51,21 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 9
                 tail = log.read_text()[-2000:]
                 raise RuntimeError(f"{url} did not become healthy: {tail}") from None
             time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def busy_cpus(log_dir: Path, seconds: float = 300) -> Iterator[None]:
+    """One busy-looping process per CPU core, as a training job next door would keep them busy.
+
+    Each ends by itself after `seconds`, even if the test dies; all are stopped on exit.
+    """
+    loop = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    procs = [
+        start([sys.executable, "-c", loop], log_dir, dict(os.environ), log_dir / f"busy{i}.log")
+        for i in range(os.cpu_count() or 1)
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            stop(proc)

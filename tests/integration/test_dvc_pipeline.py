@@ -57,8 +57,10 @@ def test_repro_noop_and_param_change_reruns_only_dependents(project):
     assert "up to date" in run(["dvc", "status", "preprocess"], project)
 
 
+@pytest.mark.timeout(900)  # four `dvc repro` runs of the whole tiny graph
 def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
-    """Every stage on tiny params; then evaluate.num_samples changes only the evaluate stages."""
+    """Every stage on tiny params; then evaluate.num_samples changes only the evaluate stages,
+    a template only the report, a DDPM params field only the DDPM's stages and the report."""
     from tests.integration.conftest import TINY
     from tests.integration.test_evaluate_stage import TINY_EVALUATE
 

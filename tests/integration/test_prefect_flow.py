@@ -1,7 +1,8 @@
 """The Prefect flows on a tiny copy of the project, against a real `prefect server` (no mocks).
 
 One module-scoped copy: the tests run in file order and build on each other (first run, all
-up to date, ephemeral mode, the served deployment, a work pool, a failing stage, a sweep).
+up to date, ephemeral mode under CPU load, the served deployment, a work pool, a failing stage,
+a sweep).
 """
 
 import sqlite3
@@ -25,6 +26,7 @@ from tests.integration.prefect_fixtures import (
     task_runs,
     tiny_project,
 )
+from tests.integration.processes import busy_cpus
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,8 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     assert {run["state"]["name"] for run in runs.values()} == {"Completed"}
     graph, when = read_graph(project), datetime.fromisoformat
     for name, run in runs.items():  # each stage started after all its upstream stages ended
-        assert all(when(runs[up]["end_time"]) <= when(run["start_time"]) for up in graph[name])
+        upstream = graph.predecessors(name)
+        assert all(when(runs[up]["end_time"]) <= when(run["start_time"]) for up in upstream)
     logs = api(
         prefect_server,
         "/logs/filter",
@@ -102,12 +105,35 @@ def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_serv
     assert result.stdout.count(": up to date") == len(stages)
 
 
-def test_ephemeral_mode_needs_no_server(project, stages, tmp_path):
+def test_ephemeral_mode_needs_no_server_even_on_a_busy_machine(project, stages, tmp_path):
+    """Issue 17: a fresh PREFECT_HOME makes the temporary server create its database first,
+    longer than Prefect's default 20 s startup timeout when every core is busy."""
     env = {**base_env(tmp_path / "home"), "PYTHONPATH": str(project / "src")}
-    result = run_module("pipelines.run", [], project, env)
+    with busy_cpus(tmp_path, seconds=400):
+        result = run_module("pipelines.run", [], project, env)
     out = check(result)
-    assert "Starting temporary server" in out
+    assert "starting a temporary Prefect server" in result.stderr
+    assert "Starting temporary server" in out  # Prefect's own line
     assert result.stdout.count(": up to date") == len(stages)
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line(project, tmp_path):
+    env = {**base_env(tmp_path / "home"), "PYTHONPATH": str(project / "src")}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"  # the user's value wins
+    before = git_status(project), (project / "dvc.lock").stat().st_mtime_ns
+    result = run_module("pipelines.run", [], project, env)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "temporary server did not start" in error and "timeout 0 s" in error
+    assert "`prefect server start`" in error
+    assert "`export PREFECT_API_URL=http://127.0.0.1:4200/api`" in error
+    assert (git_status(project), (project / "dvc.lock").stat().st_mtime_ns) == before
+
+
+def git_status(root) -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_served_deployment_has_its_schedule_and_runs(project, stages, prefect_server, tmp_path):

@@ -1,8 +1,10 @@
-"""pipelines/ without Prefect: graph order, DVC output parsing, sweep grids, the params section."""
+"""pipelines/ without Prefect: graph order, DVC outcomes, sweep grids, the params section."""
 
+import os
 import subprocess
 import sys
 
+import networkx as nx
 import pytest
 import yaml
 
@@ -13,43 +15,89 @@ from pipelines.graph import GraphError, downstream, read_graph, run_order
 from pipelines.repro import (
     Outcome,
     absolute_tracking_uri,
-    classify,
+    dvc_env,
+    plan,
     repro_command,
+    repro_stage,
     tail,
 )
 from tests.conftest import ROOT
 
+
+def digraph(upstream: dict[str, tuple[str, ...]]) -> nx.DiGraph:
+    """A stage graph as read_graph returns it, from each stage's upstream stages."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(upstream)
+    graph.add_edges_from((up, name) for name, ups in upstream.items() for up in ups)
+    return graph
+
+
 # A diamond with a side branch, in "dvc.yaml order": c is declared before b.
-GRAPH = {
-    "fetch": (),
-    "prep": ("fetch",),
-    "c": ("prep",),
-    "b": ("prep",),
-    "join": ("b", "c"),
-    "side": ("prep",),
-}
+GRAPH = digraph(
+    {
+        "fetch": (),
+        "prep": ("fetch",),
+        "c": ("prep",),
+        "b": ("prep",),
+        "join": ("b", "c"),
+        "side": ("prep",),
+    }
+)
 
 
-def test_run_order_puts_upstream_first_and_keeps_declaration_order():
-    assert run_order(GRAPH) == ["fetch", "prep", "c", "b", "side", "join"]
+def assert_upstream_first(graph: nx.DiGraph, order: list[str]) -> None:
+    assert len(order) == len(set(order)), order
+    for position, name in enumerate(order):
+        assert set(graph.predecessors(name)) <= set(order[:position]), (name, order)
 
 
-def test_targets_select_their_upstream_only():
-    assert run_order(GRAPH, ["b"]) == ["fetch", "prep", "b"]
-    assert run_order(GRAPH, ["join", "side"]) == ["fetch", "prep", "c", "b", "side", "join"]
+def test_every_stage_runs_after_all_its_upstream_stages():
+    order = run_order(GRAPH)
+    assert sorted(order) == sorted(GRAPH)
+    assert_upstream_first(GRAPH, order)
+
+
+def test_ready_stages_keep_their_declaration_order():
+    assert run_order(digraph({"z": (), "a": (), "m": ()})) == ["z", "a", "m"]
+    # declared before its upstream stage, it still waits for it
+    assert run_order(digraph({"late": ("early",), "early": ()})) == ["early", "late"]
+    order = run_order(GRAPH)
+    assert order.index("c") < order.index("b")  # both ready after prep: c is declared first
+
+
+@pytest.mark.parametrize(
+    ("targets", "selected"),
+    [
+        (["b"], {"fetch", "prep", "b"}),
+        (["c", "side"], {"fetch", "prep", "c", "side"}),
+        (["join"], {"fetch", "prep", "b", "c", "join"}),
+        (["fetch"], {"fetch"}),
+    ],
+)
+def test_targets_select_exactly_themselves_and_their_upstream(targets, selected):
+    order = run_order(GRAPH, targets)
+    assert set(order) == selected
+    assert_upstream_first(GRAPH, order)
 
 
 def test_unknown_target_and_cycle_are_one_line_errors():
     with pytest.raises(GraphError, match=r"stage 'nope' is not in dvc.yaml; stages: fetch, prep"):
         run_order(GRAPH, ["nope"])
-    with pytest.raises(GraphError, match="cycle through: a, b"):
-        run_order({"a": ("b",), "b": ("a",)})
+    cyclic = digraph({"start": (), "a": ("start", "b"), "b": ("a",), "end": ("b",)})
+    with pytest.raises(GraphError, match="cycle through: ") as err:
+        run_order(cyclic)
+    assert set(str(err.value).split(": ")[-1].split(", ")) == {"a", "b"}
+    assert "\n" not in str(err.value)
 
 
-def test_downstream_is_transitive():
+def test_downstream_is_every_stage_reached_in_declaration_order():
     assert downstream(GRAPH, "c") == ["join"]
     assert downstream(GRAPH, "prep") == ["c", "b", "join", "side"]
     assert downstream(GRAPH, "join") == []
+    for name in GRAPH:  # a stage is downstream exactly when it needs name's outputs
+        for other in GRAPH:
+            reached = other != name and nx.has_path(GRAPH, name, other)
+            assert (other in downstream(GRAPH, name)) == reached
 
 
 def dvc_init(path):
@@ -70,8 +118,10 @@ def test_read_graph_expands_foreach_and_points_to_dependencies(tmp_path, monkeyp
     }
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     graph = read_graph(tmp_path)
-    assert graph == {"make": (), "use@x": ("make",), "use@y": ("make",), "join": graph["join"]}
-    assert sorted(graph["join"]) == ["use@x", "use@y"]
+    assert list(graph) == ["make", "use@x", "use@y", "join"]
+    assert set(graph.edges) == {
+        ("make", "use@x"), ("make", "use@y"), ("use@x", "join"), ("use@y", "join")
+    }  # fmt: skip
     assert run_order(graph) == ["make", "use@x", "use@y", "join"]
 
 
@@ -79,8 +129,8 @@ def test_read_graph_of_this_repository_runs_every_stage_after_its_dependencies()
     graph = read_graph(ROOT)
     order = run_order(graph)
     assert sorted(order) == sorted(graph) and "preprocess" in graph
-    for position, name in enumerate(order):
-        assert set(graph[name]) <= set(order[:position]), name
+    assert "preprocess" in downstream(graph, "download")
+    assert_upstream_first(graph, order)
 
 
 def test_read_graph_of_a_broken_dvc_yaml_is_one_line(tmp_path):
@@ -91,13 +141,67 @@ def test_read_graph_of_a_broken_dvc_yaml_is_one_line(tmp_path):
     assert "cannot read the DVC graph" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_classify_reads_dvc_verdicts():
-    assert classify("train@gan", "Stage 'train@gan' didn't change, skipping") is Outcome.UP_TO_DATE
-    cached = "Stage 'a' is cached - skipping run, checking out outputs"
-    assert classify("a", cached) is Outcome.RESTORED
-    assert classify("a", "Running stage 'a':\n> python x.py") is Outcome.RAN
-    # Another stage's verdict says nothing about this one
-    assert classify("a", "Stage 'ab' didn't change, skipping") is Outcome.RAN
+# Writes a line to runs.log (not an output) each time its command really runs.
+STAGE = {"cmd": "echo x > out.txt && echo ran >> runs.log", "deps": ["in.txt"], "outs": ["out.txt"]}
+
+
+@pytest.fixture
+def one_stage_repo(tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc_init(tmp_path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"a": STAGE}}))
+    (tmp_path / "in.txt").write_text("1")
+    return tmp_path
+
+
+def repro_checked(root) -> Outcome:
+    """repro_stage's outcome, after checking it against what DVC did and said."""
+    log = root / "runs.log"
+    runs = log.read_text().count("ran") if log.exists() else 0
+    lines: list[str] = []
+    outcome = repro_stage(root, "a", dvc_env(), lines.append)
+    ran = (log.read_text().count("ran") if log.exists() else 0) - runs
+    assert ran == (outcome is Outcome.RAN), (outcome, lines)
+    said = "\n".join(lines)  # DVC's own words, only to cross-check here
+    assert ("didn't change, skipping" in said) == (outcome is Outcome.UP_TO_DATE), said
+    assert ("is cached - skipping run" in said) == (outcome is Outcome.RESTORED), said
+    return outcome
+
+
+def test_outcomes_follow_dvcs_state(one_stage_repo):
+    root = one_stage_repo
+    assert repro_checked(root) is Outcome.RAN
+    assert repro_checked(root) is Outcome.UP_TO_DATE
+    (root / "in.txt").write_text("2")
+    assert repro_checked(root) is Outcome.RAN
+    (root / "in.txt").write_text("1")  # back to a state the run cache has seen
+    assert repro_checked(root) is Outcome.RESTORED
+    (root / "out.txt").unlink()  # only the output is gone: checked out of the cache
+    assert repro_checked(root) is Outcome.RESTORED
+    assert (root / "out.txt").read_text() == "x\n"
+
+
+def test_a_run_cache_entry_without_its_outputs_runs(one_stage_repo):
+    root = one_stage_repo
+    assert repro_checked(root) is Outcome.RAN
+    (root / "in.txt").write_text("2")
+    assert repro_checked(root) is Outcome.RAN
+    (root / "in.txt").write_text("1")
+    for item in (root / ".dvc" / "cache" / "files").rglob("*"):
+        if item.is_file():
+            item.unlink()  # the entry for in.txt=1 stays, its output is gone
+    assert repro_checked(root) is Outcome.RAN
+
+
+def test_plan_touches_nothing(one_stage_repo):
+    root = one_stage_repo
+    assert repro_checked(root) is Outcome.RAN
+    (root / "out.txt").unlink()
+    lock, cwd = (root / "dvc.lock").read_text(), os.getcwd()
+    assert cwd != str(root)  # the plan is made from outside the repo, as a flow may
+    assert plan(root, "a") is Outcome.RESTORED
+    assert not (root / "out.txt").exists() and (root / "dvc.lock").read_text() == lock
+    assert os.getcwd() == cwd
 
 
 def test_tail_prefers_the_stages_own_error_line():
