@@ -1,1 +1,3 @@
-"""The shared training engine (engine.py) and one step function per family (gan.py, vae.py)."""
+"""Only the training loop every family shares (engine.py), its checkpoints (resume.py), what it
+logs (progress.py), DDP (runtime.py), and one family's whole training as a stage runs it (run.py).
+"""
