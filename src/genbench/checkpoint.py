@@ -32,6 +32,27 @@ def save(obj: Any, path: str | Path) -> None:
         raise
 
 
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temp files a killed save() left beside `path` (`.last.pt.*.tmp`); returns them.
+
+    Call it where no other process saves `path` (the training's rank 0, before it saves)."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename an unreadable file to `<name>.corrupt-<n>` beside it (kept, never deleted)."""
+    path = Path(path)
+    n = 1
+    while (target := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+        n += 1
+    os.replace(path, target)
+    return target
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """torch.load with weights_only=True (tensors, dicts, lists, numbers, strings only)."""
     path = Path(path)

@@ -49,7 +49,7 @@ def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: 
             images, labels = load_split(data_dir, "train")
             test_images, test_labels = load_split(data_dir, "test")
             classes = len(meta["classes"])
-            device = resolve_device(cfg.device)
+            device = resolve_device(cfg.device, key="evaluate.device")
             net = fit_evaluator(images, labels, classes, cfg.evaluator, seed, device)
             checkpoint.save(net.cpu().state_dict(), tmp / WEIGHTS)
             info.update(

@@ -54,10 +54,13 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def atomic_dir(out: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside `out`; on success it replaces `out`, on error it is removed.
 
-    A failed or interrupted stage therefore never leaves a half-written output folder.
+    A failed or interrupted stage therefore never leaves a half-written output folder; temp
+    folders a killed writer left (`.<name>.tmp-*`) are removed first (one writer per `out`).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed writer of `out`
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp

@@ -12,3 +12,5 @@ WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
 # An evaluation's figures, figures/<name>/ (evaluation/scoring.py writes them; the report
 # shows them).
 SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
+# torch-fidelity 0.4's Inception weights file (it downloads it into torch hub's checkpoints/).
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -1,13 +1,18 @@
-"""What genbench asks of the machine around it: git, and whether an HTTP service answers.
+"""What genbench asks of the machine around it: git, whether an HTTP service answers, and
+whether a tracking store can be written.
 
 Ground floor: used by tracking (commit tags), the report (committed metrics) and pipelines/
 (Prefect server checks); imports nothing from genbench.
 """
 
+import os
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own default: a file in the project root
 
 
 def git(*args: str, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
@@ -35,3 +40,43 @@ def health_problem(url: str, timeout: float = 5.0) -> str | None:
             return None
     except (urllib.error.URLError, OSError) as err:
         return str(getattr(err, "reason", err))
+
+
+def writable(path: Path) -> bool:
+    """The process may write `path`, and its mode leaves some write bit set (root ignores
+    permissions, so a file chmod-ed read-only counts as read-only for everyone)."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
+def sqlite_problem(uri: str) -> str | None:
+    """Why a `sqlite:///path` store cannot be written (sqlite also writes a journal beside the
+    file, so its folder must be writable too), or None."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    if uri in ("sqlite://", "sqlite:///:memory:"):
+        return None
+    if path.is_dir():
+        return f"{path} is a directory, not an sqlite file"
+    if path.exists() and not writable(path):
+        return f"{path} is read-only"
+    if not path.parent.is_dir():
+        return f"folder {path.parent} does not exist"
+    if not writable(path.parent):
+        return f"folder {path.parent} is read-only (sqlite writes a journal beside the file)"
+    return None
+
+
+def store_problem(uri: str, timeout: float = 5.0) -> str | None:
+    """Why the MLflow tracking store at `uri` cannot take runs (one line), or None.
+
+    HTTP(S): the server answers /health. sqlite: the file (and its folder) can be written.
+    file:// or a plain path: MLflow 3's file store is refused (maintenance mode).
+    """
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        reason = health_problem(uri, timeout)
+        return None if reason is None else f"the server does not answer ({reason})"
+    if scheme in ("", "file") or len(scheme) == 1:  # a path, file://, or a Windows drive
+        return "a file store (file:// or a path), which MLflow 3 no longer takes runs in"
+    if scheme == "sqlite":
+        return sqlite_problem(uri)
+    return None

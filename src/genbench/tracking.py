@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -20,14 +21,14 @@ from mlflow.tracking import MlflowClient
 
 from genbench.errors import GenbenchError
 from genbench.files import flatten
-from genbench.system import git_commit, health_problem
+from genbench.system import DEFAULT_TRACKING_URI, git_commit, store_problem
 
 EXPERIMENT = "genbench"
-DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default: a file in the project root
+DEFAULT_URI = DEFAULT_TRACKING_URI
 
 
 class TrackingError(GenbenchError):
-    """The configured MLflow tracking server cannot be reached."""
+    """The configured MLflow tracking store cannot be reached or written."""
 
 
 def tracking_uri() -> str:
@@ -36,15 +37,46 @@ def tracking_uri() -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail in one line, before any training, when an HTTP tracking server does not answer."""
-    if not uri.startswith(("http://", "https://")):
+    """Fail in one line, before any compute, when the tracking store cannot take runs: an HTTP
+    server that does not answer, a read-only sqlite file or folder, a file store."""
+    reason = store_problem(uri, timeout)
+    if reason is None:
         return
-    reason = health_problem(uri, timeout)
-    if reason is not None:
+    if uri.startswith(("http://", "https://")):
         raise TrackingError(
             f"MLflow tracking server {uri} is unreachable ({reason}); start it "
             f"(`mlflow server --host 127.0.0.1 --port ...`) or unset MLFLOW_TRACKING_URI"
         )
+    raise TrackingError(
+        f"MLFLOW_TRACKING_URI = {uri!r}: {reason}; use a writable {DEFAULT_URI} or an "
+        "http:// server, or unset MLFLOW_TRACKING_URI"
+    )
+
+
+def foreign_artifacts(location: str | None) -> bool:
+    """A local sqlite store's artifact location outside this project (the working directory):
+    MLflow stores absolute paths, so a copied or moved workspace would write into the original."""
+    if not tracking_uri().startswith("sqlite:") or not location:
+        return False
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        return False
+    return not Path(parsed.path).resolve().is_relative_to(Path.cwd().resolve())
+
+
+def project_experiment() -> str:
+    """`genbench`, or, when its artifacts live in another checkout (a copied mlflow.db), an
+    experiment of this project's own (`genbench@<folder>-<hash>`), so no artifact leaves it."""
+    found = mlflow.get_experiment_by_name(EXPERIMENT)
+    if found is None or not foreign_artifacts(found.artifact_location):
+        return EXPERIMENT
+    here = Path.cwd().resolve()
+    name = f"{EXPERIMENT}@{here.name}-{hashlib.sha256(str(here).encode()).hexdigest()[:8]}"
+    print(
+        f"mlflow: experiment {EXPERIMENT!r} keeps artifacts in {found.artifact_location}, "
+        f"outside this project (a copied workspace); logging to experiment {name!r}"
+    )
+    return name
 
 
 def pipeline_id(params_file: str | Path) -> str:
@@ -64,11 +96,12 @@ def start_run(
     mlflow.set_tracking_uri(uri)
     if resume_id:
         try:
-            if MlflowClient().get_run(resume_id).info.status != "FINISHED":
+            info = MlflowClient().get_run(resume_id).info
+            if info.status != "FINISHED" and not foreign_artifacts(info.artifact_uri):
                 return mlflow.start_run(run_id=resume_id).info.run_id
         except MlflowException:
             pass  # the run was deleted, or lives in another store: start a new one
-    mlflow.set_experiment(EXPERIMENT)
+    mlflow.set_experiment(project_experiment())
     run = mlflow.start_run(run_name=name, tags=tags)
     mlflow.log_params(flatten(params))
     return run.info.run_id
@@ -142,8 +175,17 @@ def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
 
 def log_report(records: list[dict], folder: Path, artifact_path: str) -> int:
     """The report folder into every model's training run (under `artifact_path`), so each run
-    shows the comparisons it took part in. Returns how many runs received it.
+    shows the comparisons it took part in. Returns how many runs received it; when the store
+    cannot be reached or written it says so in one line and returns 0 (the report stands).
     """
+    try:
+        return _log_report(records, folder, artifact_path)
+    except (TrackingError, MlflowException, OSError) as err:
+        print(f"mlflow: report not logged ({str(err).splitlines()[0][:200]})")
+        return 0
+
+
+def _log_report(records: list[dict], folder: Path, artifact_path: str) -> int:
     logged = 0
     for record in records:
         if run_exists(record, "report"):
@@ -159,9 +201,15 @@ def run_exists(record: dict, what: str) -> bool:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        MlflowClient().get_run(record["run_id"])
+        run = MlflowClient().get_run(record["run_id"])
     except MlflowException:
         print(f"mlflow: run {record['run_id']} is not in {uri}; {what} not logged there")
+        return False
+    if foreign_artifacts(run.info.artifact_uri):
+        print(
+            f"mlflow: run {record['run_id']} keeps artifacts in {run.info.artifact_uri}, outside "
+            f"this project (a copied workspace); {what} not logged there"
+        )
         return False
     return True
 

@@ -84,10 +84,19 @@ def toy_parts(nan_at: int) -> Parts:
 def test_nan_guard_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
     params = TrainParams(steps=20, batch_size=4, checkpoint_every=5, ema_decay=0.0)
     with pytest.raises(
-        TrainingDivergedError, match=r"step 7: loss loss = nan.*last good checkpoint"
+        TrainingDivergedError, match=r"step 7: loss = nan; training stopped, last good checkpoint"
     ):
         train(toy_parts(nan_at=7), digits_like(16), params, **run(tmp_path, "h"))
     assert checkpoint.load(tmp_path / CHECKPOINT)["step"] == 5
+
+
+def test_nan_guard_before_any_checkpoint_says_so(tmp_path):
+    params = TrainParams(steps=20, batch_size=4, checkpoint_every=5, ema_decay=0.0)
+    with pytest.raises(
+        TrainingDivergedError, match=r"step 3: loss = nan; training stopped, no checkpoint yet"
+    ):
+        train(toy_parts(nan_at=3), digits_like(16), params, **run(tmp_path, "h"))
+    assert not (tmp_path / CHECKPOINT).exists()
 
 
 def test_resume_continues_or_restarts_and_says_why(tmp_path, capsys):

@@ -141,6 +141,20 @@ def test_folder_fails_over_the_bad_fraction(tmp_path):
         read_raw(raw, "folder", max_bad_fraction=0.1)
 
 
+def test_decompression_bomb_counts_as_a_bad_file(tmp_path, capsys, monkeypatch):
+    """An image over PIL's pixel limit (here lowered to 100 px: twice it raises) is a bad file
+    under max_bad_fraction, not a traceback."""
+    folder = make_folder(tmp_path / "imgs", "L", corrupt=0)
+    Image.new("L", (40, 40)).save(folder / "cat" / "huge.png")
+    raw = download(DataParams(source="folder", folder=str(folder)), tmp_path / "raw")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 12×10 passes, 40×40 > 2 × 100
+    data = read_raw(raw, "folder", max_bad_fraction=0.1)
+    assert data.bad_files == ["cat/huge.png"] and len(data.images) == 10
+    assert "1 of 11 image files could not be read: cat/huge.png" in capsys.readouterr().err
+    with pytest.raises(DataError, match=r"1 of 11 image files are unreadable"):
+        read_raw(raw, "folder", max_bad_fraction=0.0)
+
+
 def test_folder_without_subfolders_is_unlabelled_and_mixed_modes_become_rgb(tmp_path):
     folder = make_folder(tmp_path / "imgs", "L", classes=(), corrupt=0)
     Image.new("RGB", (7, 7), (255, 0, 0)).save(folder / "red.png")

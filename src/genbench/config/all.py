@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from genbench.config.base import Seed, read_yaml, validate_value
+from genbench.config.base import MISSING, Seed, read_yaml, validate_value
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
 from genbench.config.orchestration import OrchestrationParams
@@ -30,4 +30,18 @@ def validate_params(path: str | Path) -> dict[str, Any]:
         )
     if "seed" not in raw:
         raise ParamsError(f"{path}: seed: required key is missing")
-    return {key: validate_value(path, key, raw.get(key), schema) for key, schema in SCHEMAS.items()}
+    params = {
+        key: validate_value(path, key, raw.get(key, MISSING), schema)
+        for key, schema in SCHEMAS.items()
+    }
+    check_image_size(path, params)
+    return params
+
+
+def check_image_size(path: str | Path, params: dict[str, Any]) -> None:
+    """Every family's networks fit data.image_size (each family says how: size_problem)."""
+    image_size = params["data"].image_size
+    for name in NAMES:
+        problem = params[name].size_problem(name, image_size)
+        if problem:
+            raise ParamsError(f"{path}: {problem}")

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from genbench.errors import ParamsError
 
+# The device names params.yaml and `genbench sample --device` take (checked without torch).
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
 # The top-level `seed`: numpy's RandomState accepts [0, 2**32).
 Seed = Annotated[int, Field(ge=0, lt=2**32, strict=True)]
 
@@ -22,18 +25,24 @@ Seed = Annotated[int, Field(ge=0, lt=2**32, strict=True)]
 class Section(BaseModel):
     """Base of every params section: unknown keys and type coercion ("16" for 16) are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan False: `.inf` and `.nan` are refused by name, not compared with the bounds
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class _Missing:
+    """The value of a key that params.yaml does not have (None would mean `key: null`)."""
+
+
+MISSING = _Missing()
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a params file into a mapping; a missing file or bad YAML is a ParamsError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(
-            f"{path}: file not found; pass --params with the path of params.yaml"
-        ) from None
+        text = _read_text(path)
+        _refuse_duplicate_keys(path, yaml.compose(text, Loader=yaml.SafeLoader), "")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -42,6 +51,43 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return raw
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a missing file or a non-UTF-8 byte is a ParamsError naming where."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise ParamsError(
+            f"{path}: file not found; pass --params with the path of params.yaml"
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_no = data.count(b"\n", 0, err.start) + 1
+        line = data.splitlines()[line_no - 1].decode("utf-8", "replace")
+        key = line.split(":", 1)[0].strip() if ":" in line else "?"
+        raise ParamsError(
+            f"{path}: line {line_no} ({key}): byte 0x{data[err.start]:02x} is not UTF-8; "
+            "retype that line or save the file as UTF-8"
+        ) from None
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node | None, prefix: str) -> None:
+    """YAML keeps the last of two equal keys silently; refuse them, naming the dotted key."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item, prefix)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise ParamsError(f"{path}: line {line}: {key}: duplicate key; keep one of them")
+        seen.add(key)
+        _refuse_duplicate_keys(path, value_node, key)
 
 
 def format_validation_error(prefix: str, err: ValidationError, model: Any) -> str:
@@ -54,6 +100,13 @@ def format_validation_error(prefix: str, err: ValidationError, model: Any) -> st
             parts.append(f"{key}: unknown key; allowed keys here: {allowed}")
         elif item["type"] == "missing":
             parts.append(f"{key}: required key is missing")
+        elif not item["loc"] and item["type"] == "value_error":
+            # a cross-field check: its message starts with the field it names (`isc_splits = 20`)
+            parts.append(
+                f"{prefix}.{item['ctx']['error']}" if prefix else str(item["ctx"]["error"])
+            )
+        elif item["type"] == "finite_number":
+            parts.append(f"{key} = {item['input']!r}: must be a finite number")
         else:
             parts.append(f"{key} = {item['input']!r}: {item['msg']}")
     return "; ".join(parts)
@@ -72,11 +125,18 @@ def _allowed_keys(model: Any, loc: tuple) -> list[str]:
 
 
 def validate_value(path: str | Path, key: str, value: Any, schema: Any) -> Any:
-    """Validate one top-level value against a Section subclass or an annotated type."""
+    """Validate one top-level value against a Section subclass or an annotated type.
+
+    A missing section (MISSING) takes the section's defaults; `section: null` is refused.
+    """
     try:
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            if value is None:
+            if value is MISSING:
                 value = {}
+            if value is None:
+                raise ParamsError(
+                    f"{path}: {key}: null: give the section's keys, or `{key}: {{}}` for defaults"
+                )
             if not isinstance(value, Mapping):
                 raise ParamsError(f"{path}: {key} = {value!r}: must be a mapping of keys")
             return schema.model_validate(dict(value))
@@ -96,7 +156,7 @@ def load_params(path: str | Path, **schemas: Any) -> dict[str, Any]:
     for key, schema in schemas.items():
         if key not in raw and not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise ParamsError(f"{path}: {key}: required key is missing")
-        out[key] = validate_value(path, key, raw.get(key), schema)
+        out[key] = validate_value(path, key, raw.get(key, MISSING), schema)
     return out
 
 

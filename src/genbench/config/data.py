@@ -26,5 +26,7 @@ class DataParams(Section):
     @model_validator(mode="after")
     def _folder_needs_path(self) -> Self:
         if self.source == "folder" and not self.folder:
-            raise ValueError("source 'folder' needs data.folder: the directory holding the images")
+            raise ValueError(
+                "folder: required when source is 'folder'; set it to the directory of images"
+            )
         return self

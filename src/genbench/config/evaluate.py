@@ -4,7 +4,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from genbench.config.base import Section
+from genbench.config.base import DEVICE_PATTERN, Section
 
 
 class EvaluatorParams(Section):
@@ -25,16 +25,24 @@ class EvaluateParams(Section):
     # for machines without internet; None lets torch-fidelity download them.
     inception_weights: str | None = None
     kid_subset_size: int = Field(1000, ge=2)  # capped at the smaller of the two sets
-    kid_subsets: int = Field(100, ge=1)
+    kid_subsets: int = Field(100, ge=1, le=10_000)
     isc_splits: int = Field(10, ge=1)
-    prc_neighborhood: int = Field(3, ge=1)
-    ssim_pairs: int = Field(500, ge=1)  # random pairs for the diversity SSIM
-    batch_size: int = Field(256, ge=1)  # sampling and feature batches
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    prc_neighborhood: int = Field(3, ge=1)  # k of the k-NN: below num_samples
+    # random pairs for the diversity SSIM; all pairs are held in memory at once (10^4 pairs of
+    # 64×64 RGB images: ~1 GB of float intermediates)
+    ssim_pairs: int = Field(500, ge=1, le=10_000)
+    batch_size: int = Field(256, ge=1, le=65_536)  # sampling and feature batches
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
     evaluator: EvaluatorParams = Field(default_factory=EvaluatorParams)
 
     @model_validator(mode="after")
     def _splits_fit(self) -> Self:
-        if self.isc_splits > self.num_samples:
-            raise ValueError(f"isc_splits {self.isc_splits} > num_samples {self.num_samples}")
+        for key in ("isc_splits", "prc_neighborhood"):
+            value, limit = getattr(self, key), self.num_samples
+            limit -= key == "prc_neighborhood"  # the k-th neighbour other than the image itself
+            if value > limit:
+                raise ValueError(
+                    f"{key} = {value}: must be at most {limit} with num_samples = "
+                    f"{self.num_samples}; lower it or raise num_samples"
+                )
         return self

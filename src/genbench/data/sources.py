@@ -6,11 +6,13 @@ import gzip
 import json
 import pickle
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from genbench.errors import DataError
 
@@ -137,13 +139,11 @@ def _decode(path: Path) -> tuple[np.ndarray, bool]:
     return (array[..., None] if gray else array), gray
 
 
-def read_folder(raw_dir: Path, max_bad_fraction: float) -> RawDataset:
-    """Images under raw_dir/images; class subfolders (one level) give labels.
-
-    Undecodable files are collected by name; the read fails when their share of all image files
-    exceeds max_bad_fraction. Mixed gray and colour images become 3-channel.
-    """
-    root = raw_dir / FOLDER_DIR
+def image_files(root: Path) -> tuple[list[Path], list[str]]:
+    """The image files under root (hidden ones skipped) and the class names (subfolders; []
+    when the images sit at the top). Raises DataError when there are none, or both layouts."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a directory; set data.folder to a folder of images")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     files = [
         p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)
@@ -157,28 +157,55 @@ def read_folder(raw_dir: Path, max_bad_fraction: float) -> RawDataset:
             f"{root}: images both in class subfolders and at the top ({loose[0]}, ...); "
             "put every image in a class subfolder, or none"
         )
-    classes = sorted(nested)
-    decoded, labels, bad = [], [], []
+    return files, sorted(nested)
+
+
+def decoded_images(files: list[Path]) -> Iterator[tuple[Path, tuple | None]]:
+    """(path, (array, is_gray)) per file, or (path, None) for a file that cannot be decoded:
+    corrupt, not an image, or over PIL's decompression-bomb pixel limit."""
     for path in files:
         try:
-            decoded.append(_decode(path))
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-            bad.append(str(path.relative_to(root)))
-            continue
-        if classes:
-            labels.append(classes.index(path.relative_to(root).parts[0]))
-    if bad:
+            yield path, _decode(path)
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, DecompressionBombError):
+            yield path, None
+
+
+def check_bad_files(
+    root: Path, bad: list[str], total: int, max_bad_fraction: float, warn: bool = True
+) -> None:
+    """Warn about unreadable files (unless warn is False); fail when their share exceeds
+    max_bad_fraction."""
+    if bad and warn:
         shown = ", ".join(bad[:10]) + (", ..." if len(bad) > 10 else "")
         print(
-            f"warning: {len(bad)} of {len(files)} image files could not be read: {shown}",
+            f"warning: {len(bad)} of {total} image files could not be read: {shown}",
             file=sys.stderr,
         )
-    if len(bad) > max_bad_fraction * len(files):
+    if len(bad) > max_bad_fraction * total:
         raise DataError(
-            f"{root}: {len(bad)} of {len(files)} image files are unreadable "
-            f"({len(bad) / len(files):.1%} > data.max_bad_fraction = {max_bad_fraction}); "
+            f"{root}: {len(bad)} of {total} image files are unreadable "
+            f"({len(bad) / total:.1%} > data.max_bad_fraction = {max_bad_fraction}); "
             f"fix or remove them (first: {bad[0]}) or raise data.max_bad_fraction"
         )
+
+
+def read_folder(raw_dir: Path, max_bad_fraction: float) -> RawDataset:
+    """Images under raw_dir/images; class subfolders (one level) give labels.
+
+    Undecodable files are collected by name; the read fails when their share of all image files
+    exceeds max_bad_fraction. Mixed gray and colour images become 3-channel.
+    """
+    root = raw_dir / FOLDER_DIR
+    files, classes = image_files(root)
+    decoded, labels, bad = [], [], []
+    for path, image in decoded_images(files):
+        if image is None:
+            bad.append(str(path.relative_to(root)))
+            continue
+        decoded.append(image)
+        if classes:
+            labels.append(classes.index(path.relative_to(root).parts[0]))
+    check_bad_files(root, bad, len(files), max_bad_fraction)
     any_color = any(not gray for _, gray in decoded)
     images = [np.repeat(a, 3, axis=2) if any_color and a.shape[2] == 1 else a for a, _ in decoded]
     return RawDataset(

@@ -14,10 +14,8 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.errors import GenbenchError
 from genbench.evaluator_dir import read_evaluator
 from genbench.files import sha256_file
+from genbench.layout import INCEPTION_FILE
 from genbench.metrics.evaluator import register_evaluator
-
-# torch-fidelity 0.4 downloads this file into torch hub's checkpoint folder
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
 
 @dataclass(frozen=True)

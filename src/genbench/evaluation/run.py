@@ -43,7 +43,7 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     """Evaluate, write every output, log to the model's MLflow run; returns (extractor, FID)."""
     params = load_params(params_file, seed=Seed, evaluate=EvaluateParams)
     cfg, seed, meta = params["evaluate"], params["seed"], read_meta(paths.data)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, key="evaluate.device")
     if paths.model:  # fail now, not after the work, when the model's tracking server is down
         tracking.check_reachable(tracking.tracking_uri())
     extractor = prepare_extractor(cfg, paths.evaluator, device.type == "cuda")

@@ -27,3 +27,26 @@ def check_levels(image_size: int, levels: int) -> None:
             f"image_size {image_size} cannot be halved {levels - 1} times for {levels} UNet "
             "levels; use fewer block_widths"
         )
+
+
+def widths_problem(section: str, key: str, widths: list[int], image_size: int) -> str | None:
+    """check_widths as a message naming the key (`gan.widths`), or data.image_size when no
+    width list can fit it; None when the widths fit."""
+    try:
+        doublings(image_size)
+    except ValueError:
+        return f"data.image_size = {image_size}: {section} needs 8, 16, 32 or 64"
+    try:
+        check_widths(widths, image_size)
+    except ValueError as err:
+        return f"{section}.{key} = {widths}: {err}"
+    return None
+
+
+def levels_problem(section: str, key: str, widths: list[int], image_size: int) -> str | None:
+    """check_levels as a message naming the key (`ddpm.block_widths`), or None."""
+    try:
+        check_levels(image_size, len(widths))
+    except ValueError as err:
+        return f"{section}.{key} = {widths}: {err}"
+    return None

@@ -22,8 +22,10 @@ class ReportPaths:
 def run_report(
     names: list[str], paths: ReportPaths, *, previous_rev: str, params_file: str | Path
 ) -> tuple[Path, int]:
-    """Write the report; returns (index.html, how many MLflow runs received it)."""
-    tracking.check_reachable(tracking.tracking_uri())  # before the work, as in every stage
+    """Write the report; returns (index.html, how many MLflow runs received it).
+
+    The report needs no tracking store: it is rendered first, then logged where it can be.
+    """
     previous = committed_at(previous_rev, [*names, REAL], paths.metrics)
     inputs = load_inputs(
         names, paths.metrics, paths.models, paths.figures, paths.data, previous, previous_rev

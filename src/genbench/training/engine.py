@@ -25,7 +25,12 @@ from genbench.families.base import Parts
 from genbench.imaging import to_unit_range
 from genbench.layout import CURVES
 from genbench.training.progress import Curves, Window
-from genbench.training.resume import CHECKPOINT, Resumable, TrainingDivergedError
+from genbench.training.resume import (
+    CHECKPOINT,
+    Resumable,
+    TrainingDivergedError,
+    kept_checkpoint,
+)
 from genbench.training.runtime import Runtime
 
 LogFn = Callable[[dict[str, float], int], None]
@@ -75,8 +80,9 @@ def _check_finite(losses: dict[str, float], step: int, workdir: Path) -> None:
     for name, value in losses.items():
         if not np.isfinite(value):
             raise TrainingDivergedError(
-                f"step {step}: loss {name} = {value}; training stopped, last good checkpoint kept "
-                f"at {workdir / CHECKPOINT}; lower the learning rate or check the data"
+                f"step {step}: {name} = {value}; training stopped, "
+                f"{kept_checkpoint(workdir / CHECKPOINT)}; lower the learning rate or check the "
+                "data"
             )
 
 

@@ -20,6 +20,13 @@ class TrainingDivergedError(GenbenchError):
     """A loss or a weight became NaN or infinite."""
 
 
+def kept_checkpoint(path: Path) -> str:
+    """What a diverged training leaves to resume from, for its error line."""
+    if path.exists():
+        return f"last good checkpoint kept at {path}"
+    return "no checkpoint yet (none was written before this step)"
+
+
 def _seed_all(seed: int, rank: int, data_rng: torch.Generator) -> None:
     """Same data order on every rank (the global batch is sharded), different noise per rank."""
     seed_everything(seed, rank)
@@ -46,8 +53,8 @@ class Resumable:
         """Write the state atomically (rank 0 only), refusing non-finite weights."""
         if not all_finite(self.parts.modules):
             raise TrainingDivergedError(
-                f"step {step}: weights became non-finite; last good checkpoint kept "
-                f"at {path}; lower the learning rate"
+                f"step {step}: weights became non-finite; {kept_checkpoint(path)}; "
+                "lower the learning rate"
             )
         state = {
             "step": step,
@@ -64,7 +71,9 @@ class Resumable:
     def restore(self, path: Path, seed: int, steps: int) -> None:
         """Load the checkpoint when the same params, data and code made it; else seed afresh."""
         say = print if self.runtime.is_main else (lambda *_: None)
-        state = checkpoint.load(path) if path.exists() else None
+        if self.runtime.is_main and checkpoint.remove_stale_temps(path):
+            say(f"resume: removed temp files a killed save left in {path.parent}")
+        state = self._readable(path, say)
         why = self._refusal(state, steps) if state is not None else None
         if state is None or why:
             if why:
@@ -82,6 +91,22 @@ class Resumable:
             torch.manual_seed(seed + self.runtime.rank + 7919 * state["step"])
         self.step, self.seconds = state["step"], state.get("seconds", 0.0)
         say(f"resume: continuing from step {self.step} of {steps} ({path})")
+
+    def _readable(self, path: Path, say) -> dict | None:
+        """The checkpoint's state, or None when there is none or it cannot be read: then rank 0
+        moves it aside (kept, for a look) and says where, so training starts afresh."""
+        if not path.exists():
+            return None
+        try:
+            state = checkpoint.load(path)
+            if not isinstance(state, dict) or "step" not in state:
+                raise checkpoint.CheckpointError(f"{path} is not a training checkpoint")
+        except checkpoint.CheckpointError as err:
+            if self.runtime.is_main:
+                kept = checkpoint.set_aside(path)
+                say(f"resume: {str(err)[:160]}; moved it to {kept}; starting from step 0")
+            return None
+        return state
 
     def _refusal(self, state: dict, steps: int) -> str | None:
         """Why a checkpoint cannot be continued, or None when it can."""

@@ -3,6 +3,7 @@
 Also runs under `torchrun --nproc_per_node=N` (DDP): rank 0 alone tracks and writes.
 """
 
+import sys
 from pathlib import Path
 
 from genbench import tracking
@@ -20,6 +21,16 @@ from genbench.training.runtime import start_runtime, stop_runtime
 RESUME_KEYS = {"steps", "checkpoint_every", "log_every"}  # they do not change the trajectory
 
 
+def warn_large_batch(name: str, batch_size: int, train_size: int) -> None:
+    """A batch larger than the train split repeats images in every batch: say so, in one line."""
+    if batch_size > train_size:
+        print(
+            f"warning: {name}.batch_size = {batch_size} is larger than the train split "
+            f"({train_size} images): every batch repeats images; lower it to at most {train_size}",
+            file=sys.stderr,
+        )
+
+
 def run_training(
     *, name: str, params_file: str | Path, data_dir: str | Path, out: Path, workdir: Path
 ) -> dict | None:
@@ -33,14 +44,16 @@ def run_training(
     params = load_params(params_file, seed=Seed, **{name: family.params})
     cfg, seed, meta = params[name], params["seed"], read_meta(data_dir)
     data = {key: meta[key] for key in ("channels", "image_size", "source")}
+    problem = cfg.size_problem(name, data["image_size"])
+    if problem:
+        raise ParamsError(f"{params_file}: {problem}")
+    tracking.check_reachable(tracking.tracking_uri())  # a dead store fails before any compute
     seed_everything(seed)  # the networks' initial weights come from the seed
-    try:
-        parts = family.build(cfg, data["channels"], data["image_size"])
-    except ValueError as err:
-        raise ParamsError(f"{params_file}: {name}.widths / data.image_size: {err}") from None
-    runtime = start_runtime(cfg.device)
+    parts = family.build(cfg, data["channels"], data["image_size"])
+    runtime = start_runtime(cfg.device, f"{name}.device")
     try:
         images, _ = load_split(data_dir, "train")
+        warn_large_batch(name, cfg.batch_size, len(images))
         shaping = [name, seed, cfg.model_dump(exclude=RESUME_KEYS), meta["sha256"]]
         run_hash = params_hash([*shaping, runtime.world_size, source_fingerprint()])
         config = {"family": name, "params": cfg.model_dump(mode="json"), "data": data, "seed": seed}

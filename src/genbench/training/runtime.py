@@ -26,11 +26,13 @@ class Runtime:
         return self.world_size > 1
 
 
-def start_runtime(device: str) -> Runtime:
-    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA)."""
+def start_runtime(device: str, key: str = "device") -> Runtime:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA).
+
+    `key` names the params key of `device` in errors (`gan.device`)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    resolved = resolve_device(device, local_rank)
+    resolved = resolve_device(device, local_rank, key)
     if world_size == 1:
         return Runtime(resolved)
     if resolved.type == "cuda":

@@ -5,6 +5,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from genbench.config.train import TrainParams, Width
+from genbench.families.sizes import levels_problem
 
 
 class DdpmParams(TrainParams):
@@ -34,11 +35,16 @@ class DdpmParams(TrainParams):
         if bad:
             levels = len(self.block_widths)
             raise ValueError(
-                f"attention_levels {bad} do not exist: block_widths has "
-                f"{levels} levels (0..{levels - 1})"
+                f"attention_levels = {self.attention_levels}: levels {bad} do not exist, "
+                f"block_widths has {levels} levels (0..{levels - 1})"
             )
         if self.sample_steps > self.num_train_timesteps:
             raise ValueError(
-                f"sample_steps {self.sample_steps} > num_train_timesteps {self.num_train_timesteps}"
+                f"sample_steps = {self.sample_steps}: must be at most "
+                f"num_train_timesteps = {self.num_train_timesteps}"
             )
         return self
+
+    def size_problem(self, section: str, image_size: int) -> str | None:
+        """The block_widths must fit data.image_size (families/sizes.py, as the networks check)."""
+        return levels_problem(section, "block_widths", self.block_widths, image_size)

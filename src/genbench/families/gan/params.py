@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from genbench.config.train import TrainParams, Width
+from genbench.families.sizes import widths_problem
 
 
 class GanParams(TrainParams):
@@ -14,3 +15,7 @@ class GanParams(TrainParams):
     widths: list[Width] = Field(default_factory=lambda: [128, 64], min_length=1, max_length=6)
     lr_g: float = Field(2e-4, gt=0.0, le=1.0)
     lr_d: float = Field(2e-4, gt=0.0, le=1.0)
+
+    def size_problem(self, section: str, image_size: int) -> str | None:
+        """The widths must fit data.image_size (families/sizes.py, as the networks check)."""
+        return widths_problem(section, "widths", self.widths, image_size)

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from genbench.config.train import TrainParams, Width
+from genbench.families.sizes import widths_problem
 
 
 class VaeParams(TrainParams):
@@ -16,3 +17,7 @@ class VaeParams(TrainParams):
     lr: float = Field(1e-3, gt=0.0, le=1.0)
     beta: float = Field(1.0, ge=0.0)
     reconstruction_loss: Literal["bce", "mse"] = "bce"
+
+    def size_problem(self, section: str, image_size: int) -> str | None:
+        """The widths must fit data.image_size (families/sizes.py, as the networks check)."""
+        return widths_problem(section, "widths", self.widths, image_size)

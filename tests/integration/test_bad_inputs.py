@@ -1,0 +1,347 @@
+"""A table of bad inputs: each stops `genbench validate` with exit 2 and one line naming the key,
+and `make run` (`genbench validate && dvc repro`) then touches none of the pipeline's outputs.
+
+The real pipeline runs once, on tiny params, in a copy of the project; every case then writes its
+bad params.yaml (or environment) into that copy and checks the outputs' sha256 are unchanged.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from tests.integration.conftest import TINY, copy_project
+from tests.integration.processes import free_port
+from tests.integration.test_evaluate_stage import TINY_EVALUATE
+
+BIN = Path(sys.executable).parent
+# Smaller still than TINY: the pipeline here only has to leave outputs to protect.
+FAST = {
+    name: {"steps": 10, "checkpoint_every": 10, "log_every": 5} for name in ("gan", "vae", "ddpm")
+}
+FAST["evaluate"] = {
+    **TINY_EVALUATE,
+    "num_samples": 64,
+    "kid_subset_size": 32,
+    "kid_subsets": 5,
+    "ssim_pairs": 50,
+    "evaluator": {"steps": 20, "batch_size": 32},
+}
+OUTPUTS = ("data", "models", "metrics", "figures", "reports", "dvc.lock")
+DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens: any download through it fails at once
+
+
+def env_for(root: Path, extra: dict | None = None) -> dict:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(root / "src"),  # the copy's code
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "GENBENCH_PIPELINE_ID": "bad-inputs",
+    }
+    env.update(extra or {})
+    return env
+
+
+def sh(command: str, root: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        shell=True,
+        cwd=root,
+        env=env_for(root, extra),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """sha256 of every file of the pipeline's outputs (and dvc.lock), by relative path."""
+    found = {}
+    for name in OUTPUTS:
+        top = root / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file():
+                found[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project after one real `dvc repro` on tiny params."""
+    root = copy_project(tmp_path_factory.mktemp("bad-inputs"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for section, values in {**TINY, "evaluate": TINY_EVALUATE}.items():
+        params[section] = {**params[section], **values} if isinstance(values, dict) else values
+    for section, values in FAST.items():
+        params[section].update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = sh("genbench validate --params params.yaml && dvc repro", root)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def baseline(project) -> dict[str, str]:
+    found = fingerprint(project)
+    assert any(k.startswith("models/gan/") for k in found) and "dvc.lock" in found
+    assert any(k.startswith("reports/") for k in found)
+    return found
+
+
+def good_params(root: Path) -> dict:
+    return yaml.safe_load((root / "params.yaml").read_text())
+
+
+def set_key(params: dict, dotted: str, value) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return params
+
+
+def drop_key(params: dict, dotted: str) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    return params
+
+
+def image_folder(root: Path, kind: str) -> str:
+    """A data.folder for a case: empty, unlabelled, mostly corrupt, or mostly over PIL's pixel
+    limit (a 12×12 image beside 4096×4096 ones; the test lowers the limit to 10^6 pixels)."""
+    folder = root.parent / f"images-{kind}"
+    if folder.exists():
+        return str(folder)
+    folder.mkdir()
+    for i in range(10 if kind != "empty" else 0):
+        if kind == "bombs" and i < 8:
+            (folder / "class0").mkdir(exist_ok=True)
+            Image.new("L", (4096, 4096)).save(folder / f"class0/{i}.png")
+            continue
+        sub = folder if kind == "unlabelled" else folder / f"class{i % 2}"
+        sub.mkdir(parents=True, exist_ok=True)
+        if kind == "corrupt" and i < 8:
+            (sub / f"{i}.png").write_bytes(b"not a png" * 10)
+        else:
+            Image.new("L", (12, 12), 20 * i).save(sub / f"{i}.png")
+    return str(folder)
+
+
+def text_case(root: Path, kind: str) -> bytes:
+    """params.yaml bytes for the cases YAML cannot express as a changed mapping."""
+    text = yaml.safe_dump(good_params(root), sort_keys=False).encode()
+    edits = {
+        "duplicate": (b"gan:\n", b"gan:\n  steps: 5\n"),
+        "non_utf8": (b"  z_dim: 8\n", b"  z_dim: 8\xff\n"),  # a Latin-1 byte
+        "inf": (b"  beta: 1.0\n", b"  beta: .inf\n"),
+        "nan": (b"  lr: 0.001\n", b"  lr: .nan\n"),
+        "syntax": (b"  z_dim: 8\n", b"  z_dim: [8\n"),
+    }
+    old, new = edits[kind]
+    assert old in text, kind
+    return text.replace(old, new, 1)
+
+
+def torch_devices() -> tuple[bool, int, bool]:
+    import torch
+
+    return torch.cuda.is_available(), torch.cuda.device_count(), torch.backends.mps.is_available()
+
+
+CUDA, CUDA_COUNT, MPS = torch_devices()
+no_cuda = pytest.mark.skipif(CUDA, reason="this machine has CUDA")
+
+# (id, change, the key the message must name, extra environment). A change is a dict of dotted
+# keys to set, ("drop", key), ("text", kind), ("folder", kind, extra changes) or None.
+CASES = [
+    ("image_size_12", {"data.image_size": 12}, "data.image_size", None),
+    ("image_size_16_gan_widths", {"data.image_size": 16}, "gan.widths", None),
+    ("gan_widths_count", {"gan.widths": [16, 16]}, "gan.widths", None),
+    ("vae_widths_count", {"vae.widths": [16, 16]}, "vae.widths", None),
+    ("ddpm_block_widths", {"ddpm.block_widths": [8] * 5}, "ddpm.block_widths", None),
+    ("gan_cuda", {"gan.device": "cuda"}, "gan.device", None),
+    ("vae_cuda_3", {"vae.device": "cuda:3"}, "vae.device", None),
+    ("evaluate_cuda", {"evaluate.device": "cuda"}, "evaluate.device", None),
+    ("ddpm_mps", {"ddpm.device": "mps"}, "ddpm.device", None),
+    ("device_typo", {"gan.device": "gpu"}, "gan.device", None),
+    (
+        "inception_offline",
+        {"evaluate.feature_extractor": "inception-v3-compat"},
+        "evaluate.inception_weights",
+        "offline",
+    ),
+    (
+        "inception_missing_file",
+        {
+            "evaluate.feature_extractor": "inception-v3-compat",
+            "evaluate.inception_weights": "no.pth",
+        },
+        "evaluate.inception_weights",
+        None,
+    ),
+    (
+        "inception_bad_file",
+        {
+            "evaluate.feature_extractor": "inception-v3-compat",
+            "evaluate.inception_weights": "dvc.yaml",
+        },
+        "evaluate.inception_weights",
+        None,
+    ),
+    ("folder_null", {"data.source": "folder"}, "data.folder", None),
+    ("folder_missing", {"data.source": "folder", "data.folder": "nowhere"}, "data.folder", None),
+    ("folder_is_file", {"data.source": "folder", "data.folder": "dvc.yaml"}, "data.folder", None),
+    ("folder_empty", ("folder", "empty"), "data.folder", None),
+    ("folder_corrupt", ("folder", "corrupt"), "data.folder", None),
+    ("folder_bombs", ("folder", "bombs"), "data.folder", "small_pixel_limit"),
+    ("folder_unlabelled", ("folder", "unlabelled"), "evaluate.feature_extractor", None),
+    (
+        "isc_splits",
+        {"evaluate.num_samples": 5, "evaluate.isc_splits": 10},
+        "evaluate.isc_splits",
+        None,
+    ),
+    (
+        "prc_neighborhood",
+        {"evaluate.num_samples": 5, "evaluate.isc_splits": 2, "evaluate.prc_neighborhood": 5},
+        "evaluate.prc_neighborhood",
+        None,
+    ),
+    ("ssim_pairs", {"evaluate.ssim_pairs": 10**8}, "evaluate.ssim_pairs", None),
+    ("kid_subsets", {"evaluate.kid_subsets": 10**7}, "evaluate.kid_subsets", None),
+    ("gan_null", {"gan": None}, "gan", None),
+    ("gan_deleted", ("drop", "gan"), "gan", None),
+    ("evaluate_deleted", ("drop", "evaluate"), "evaluate", None),
+    ("data_folder_deleted", ("drop", "data.folder"), "data.folder", None),
+    ("seed_deleted", ("drop", "seed"), "seed", None),
+    ("duplicate_key", ("text", "duplicate"), "gan.steps", None),
+    ("beta_inf", ("text", "inf"), "vae.beta", None),
+    ("lr_nan", ("text", "nan"), "vae.lr", None),
+    ("non_utf8", ("text", "non_utf8"), "z_dim", None),
+    ("yaml_syntax", ("text", "syntax"), "line", None),
+    ("seed_negative", {"seed": -1}, "seed", None),
+    ("unknown_section", {"gann": {"steps": 1}}, "gann", None),
+    ("unknown_key", {"gan.lr": 0.1}, "gan.lr", None),
+    ("source_unknown", {"data.source": "imagenet"}, "data.source", None),
+    ("steps_zero", {"gan.steps": 0}, "gan.steps", None),
+    ("batch_size_string", {"vae.batch_size": "16"}, "vae.batch_size", None),
+    ("attention_levels", {"ddpm.attention_levels": [5]}, "ddpm.attention_levels", None),
+    ("sample_steps", {"ddpm.sample_steps": 100}, "ddpm.sample_steps", None),
+    ("test_fraction", {"data.test_fraction": 1.0}, "data.test_fraction", None),
+    (
+        "extractor_unknown",
+        {"evaluate.feature_extractor": "clip"},
+        "evaluate.feature_extractor",
+        None,
+    ),
+    ("retries", {"orchestration.retries": 99}, "orchestration.retries", None),
+    ("tracking_file_uri", None, "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "file:///tmp/x"}),
+    ("tracking_plain_path", None, "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "mlruns"}),
+    ("tracking_sqlite_dir", None, "MLFLOW_TRACKING_URI", "sqlite_dir"),
+    ("tracking_sqlite_read_only", None, "MLFLOW_TRACKING_URI", "sqlite_read_only"),
+    ("tracking_server_down", None, "MLFLOW_TRACKING_URI", "server_down"),
+]
+SKIPS = {
+    "gan_cuda": CUDA,
+    "evaluate_cuda": CUDA,
+    "vae_cuda_3": CUDA_COUNT > 3,
+    "ddpm_mps": MPS,
+}
+# Cases that run the whole `make run` command, not only `genbench validate`.
+MAKE_RUN = {"image_size_12", "gan_deleted", "gan_null", "lr_nan", "gan_cuda", "folder_corrupt"}
+
+
+def write_case(root: Path, change) -> str:
+    """Write the case's params.yaml into root; returns the original text (to restore)."""
+    original = (root / "params.yaml").read_text()
+    if change is None:
+        return original
+    if isinstance(change, dict):
+        params = good_params(root)
+        for dotted, value in change.items():
+            set_key(params, dotted, value)
+    elif change[0] == "drop":
+        params = drop_key(good_params(root), change[1])
+    elif change[0] == "folder":
+        params = set_key(good_params(root), "data.source", "folder")
+        set_key(params, "data.folder", image_folder(root, change[1]))
+    else:
+        (root / "params.yaml").write_bytes(text_case(root, change[1]))
+        return original
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return original
+
+
+def case_env(root: Path, extra) -> dict:
+    if isinstance(extra, dict) or extra is None:
+        return extra or {}
+    if extra == "offline":
+        hub = root.parent / "empty-torch-home"
+        hub.mkdir(exist_ok=True)
+        return {"TORCH_HOME": str(hub), "https_proxy": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY}
+    if extra == "small_pixel_limit":  # read by sitecustomize.py, below
+        site = root.parent / "small-pixel-limit"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(
+            "from PIL import Image\nImage.MAX_IMAGE_PIXELS = 500_000\n"
+        )
+        return {"PYTHONPATH": f"{root / 'src'}{os.pathsep}{site}"}
+    if extra == "sqlite_dir":
+        return {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'models'}"}
+    if extra == "sqlite_read_only":
+        db = root.parent / "read-only.db"
+        db.write_bytes(b"")
+        db.chmod(0o444)
+        return {"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    if extra == "server_down":
+        return {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    raise ValueError(extra)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "extra"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_stops_validate_and_touches_nothing(
+    request, project, baseline, change, key, extra
+):
+    case = request.node.callspec.id
+    if SKIPS.get(case):
+        pytest.skip("this machine has the device")
+    original = write_case(project, change)
+    try:
+        command = "genbench validate --params params.yaml"
+        if case in MAKE_RUN:
+            command += " && dvc repro"
+        result = sh(command, project, case_env(project, extra))
+    finally:
+        (project / "params.yaml").write_text(original)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert key in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert fingerprint(project) == baseline
+
+
+def test_table_is_large_enough():
+    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_good_params_pass_and_make_run_is_a_no_op(project, baseline):
+    """The control: the restored params validate, and `make run` finds nothing to do."""
+    result = sh("genbench validate --params params.yaml && dvc repro", project)
+    assert result.returncode == 0, result.stderr
+    assert "ok (" in result.stdout and "up to date" in result.stdout
+    assert fingerprint(project) == baseline
