@@ -26,7 +26,7 @@ from tests.integration.prefect_fixtures import (
     task_runs,
     tiny_project,
 )
-from tests.integration.processes import busy_cpus
+from tests.integration.processes import busy_cpus, free_port
 
 
 @pytest.fixture(scope="module")
@@ -218,22 +218,27 @@ def test_work_pool_worker_runs_the_deployment(project, prefect_server, tmp_path)
 
 
 def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stages, prefect_server):
+    """Valid params (validate passes), but train@gan reruns and fails at its first check: the
+    MLflow server it is told to log to does not answer."""
     params = (project / "params.yaml").read_text()
-    set_params(project, {"gan": {"widths": [16, 16]}})  # passes validation, fails in train@gan
+    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan and its downstream must rerun
+    env = {
+        **client_env(project, prefect_server),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+    }
     try:
-        result = run_module(
-            "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)
-        )
+        result = run_module("pipelines.run", ["--repo", project], project, env)
     finally:
         (project / "params.yaml").write_text(params)
     assert result.returncode == 1
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: stage 'train@gan' failed: error: params.yaml: gan.widths")
+    assert error.startswith("error: stage 'train@gan' failed: error: MLflow tracking server")
+    assert "MLFLOW_TRACKING_URI" in error
     blocked = downstream(read_graph(project), "train@gan")
     assert blocked and f"not run: {', '.join(blocked)}" in error
     run_id = flow_run_id(result.stderr)
     flow_state = api(prefect_server, f"/flow_runs/{run_id}")["state"]
-    assert flow_state["type"] == "FAILED" and "gan.widths" in flow_state["message"]
+    assert flow_state["type"] == "FAILED" and "unreachable" in flow_state["message"]
     states = {name: run["state"]["name"] for name, run in task_runs(prefect_server, run_id).items()}
     assert states["train@gan"] == "Failed"
     assert {states[name] for name in blocked} == {"NotReady"}
