@@ -24,7 +24,6 @@ from genbench.files import flatten
 from genbench.system import DEFAULT_TRACKING_URI, git_commit, store_problem
 
 EXPERIMENT = "genbench"
-DEFAULT_URI = DEFAULT_TRACKING_URI
 
 
 class TrackingError(GenbenchError):
@@ -33,7 +32,7 @@ class TrackingError(GenbenchError):
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI when set, else MLflow's default sqlite file in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -48,7 +47,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             f"(`mlflow server --host 127.0.0.1 --port ...`) or unset MLFLOW_TRACKING_URI"
         )
     raise TrackingError(
-        f"MLFLOW_TRACKING_URI = {uri!r}: {reason}; use a writable {DEFAULT_URI} or an "
+        f"MLFLOW_TRACKING_URI = {uri!r}: {reason}; use a writable {DEFAULT_TRACKING_URI} or an "
         "http:// server, or unset MLFLOW_TRACKING_URI"
     )
 
