@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from genbench.families.ddpm import family as ddpm
-from genbench.families.ddpm.networks import build_unet, generate, make_scheduler
+from genbench.families.ddpm.networks import (
+    build_unet,
+    generate,
+    make_scheduler,
+    reverse_process,
+)
 from genbench.families.ddpm.params import DdpmParams
 
 TINY = {
@@ -70,3 +75,15 @@ def test_sampling_is_seeded(sampler, eta):
     first, again, other = draw(1), draw(1), draw(2)
     assert first.shape == (3, 1, 8, 8)
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "steps", "expected"),
+    [("ddim", 50, 50), ("ddim", 7, 7), ("ancestral", 5, 1000)],  # ancestral: every train step
+)
+def test_sampling_starts_from_pure_noise_at_the_last_training_timestep(sampler, steps, expected):
+    """The first reverse step is t = T - 1, where x_T ~ N(0, I) lives, and the last reaches x_0."""
+    reverse, _ = reverse_process(make_scheduler(1000, "linear", "epsilon"), sampler, steps, 0.0)
+    timesteps = reverse.timesteps.tolist()
+    assert len(timesteps) == expected and timesteps[0] == 999
+    assert timesteps == sorted(timesteps, reverse=True) and timesteps[-1] < 1000 / expected

@@ -1,5 +1,7 @@
 """The shared loop on tiny models: learning, the NaN guard, checkpoints and resume decisions."""
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -69,9 +71,10 @@ def toy_parts(nan_at: int) -> Parts:
     model = Toy()
     calls = {"n": 0}
 
-    def step(modules, optimizers, batch):
+    def step(modules, optimizers, batch, autocast=contextlib.nullcontext):
         calls["n"] += 1
-        loss = modules["toy"](batch).pow(2).mean()
+        with autocast():
+            loss = modules["toy"](batch).pow(2).mean()
         optimizers["toy"].zero_grad()
         loss.backward()
         optimizers["toy"].step()
@@ -116,20 +119,92 @@ def test_resume_continues_or_restarts_and_says_why(tmp_path, capsys):
     assert [int(r.split(",")[0]) for r in rows[1:]] == [15]
 
 
-def recording(parts: Parts, seen: list[dict]) -> Parts:
-    """parts whose step first notes what the engine set up around it."""
+def flat(module: nn.Module) -> torch.Tensor:
+    """All of a module's parameters in one float64 vector."""
+    return torch.cat([p.detach().double().flatten() for p in module.parameters()])
+
+
+def test_ema_follows_the_warm_up_formula_on_each_steps_weights(tmp_path):
+    """EMA_1 = w_1; EMA_t+1 = d_t EMA_t + (1 - d_t) w_t+1, d_t = min(decay, (1 + t) / (10 + t))."""
+    params = TrainParams(steps=12, batch_size=4, ema_decay=0.9)
+    parts, weights = toy_parts(nan_at=-1), []
     inner = parts.step
 
-    def step(modules, optimizers, batch):
-        autocast = torch.is_autocast_enabled("cpu")
+    def step(modules, optimizers, batch, autocast=contextlib.nullcontext):
+        losses = inner(modules, optimizers, batch, autocast)
+        weights.append(flat(modules["toy"]))  # what the EMA update after this step sees
+        return losses
+
+    parts.step = step
+    result = train(parts, digits_like(16), params, **run(tmp_path, "h"))
+
+    def average(decay_at) -> torch.Tensor:
+        ema = weights[0]
+        for t, w in enumerate(weights[1:], start=1):  # t: updates so far
+            ema = decay_at(t) * ema + (1 - decay_at(t)) * w
+        return ema
+
+    warm_up = average(lambda t: min(0.9, (1 + t) / (10 + t)))
+    fixed = average(lambda t: 0.9)
+    assert len(weights) == 12
+    assert torch.allclose(flat(result.final), warm_up, rtol=0, atol=1e-6)
+    assert (fixed - warm_up).abs().max() > 1e-3  # a fixed decay would fail the line above
+
+
+def test_a_resumed_run_continues_the_ema_warm_up_bit_for_bit(tmp_path):
+    """Stopped after step 5, resumed to 10: the EMA equals an uninterrupted run's exactly."""
+    params = TrainParams(steps=10, batch_size=4, checkpoint_every=5, ema_decay=0.9)
+
+    def final(steps: int, workdir) -> dict:
+        torch.manual_seed(0)  # the same initial weights for every run
+        cfg = params.model_copy(update={"steps": steps})
+        result = train(toy_parts(nan_at=-1), digits_like(16), cfg, **run(workdir, "h"))
+        return result.final.state_dict() | {"resumed_from": result.stats["resumed_from_step"]}
+
+    whole = final(10, tmp_path / "whole")
+    final(5, tmp_path / "split")
+    resumed = final(10, tmp_path / "split")
+    assert resumed.pop("resumed_from") == 5 and whole.pop("resumed_from") == 0
+    assert whole.keys() == resumed.keys()
+    for key, value in whole.items():
+        assert torch.equal(value, resumed[key]), key
+
+
+def recording(parts: Parts, seen: list[dict]) -> Parts:
+    """parts whose step notes what the engine set up around it: the precision of the forward
+    pass (inside the autocast factory the loop passes), autocast during backward and optimizer
+    steps (hooks), and the batch's memory format."""
+    inner, outside = parts.step, []
+
+    def note_outside(*_) -> None:
+        outside.append(torch.is_autocast_enabled("cpu"))
+
+    for module in parts.modules.values():
+        next(module.parameters()).register_hook(note_outside)  # called during backward
+    for optimizer in parts.optimizers.values():
+        optimizer.register_step_pre_hook(note_outside)
+
+    def step(modules, optimizers, batch, autocast=contextlib.nullcontext):
+        forward = []
+
+        @contextlib.contextmanager
+        def noted():
+            with autocast():
+                bf16 = torch.get_autocast_dtype("cpu") == torch.bfloat16
+                forward.append(torch.is_autocast_enabled("cpu") and bf16)
+                yield
+
+        outside.clear()
+        losses = inner(modules, optimizers, batch, noted)
         seen.append(
             {
-                "bf16": autocast and torch.get_autocast_dtype("cpu") == torch.bfloat16,
+                "bf16": bool(forward) and all(forward),
+                "autocast_outside_forward": list(outside),
                 "channels_last": batch.is_contiguous(memory_format=torch.channels_last)
                 and not batch.is_contiguous(),
             }
         )
-        return inner(modules, optimizers, batch)
+        return losses
 
     parts.step = step
     return parts
@@ -157,6 +232,9 @@ def test_engine_options_take_effect_in_every_step(tmp_path, option, flag):
     plain, plain_weights = run_with({})
     used, weights = run_with(option)
     assert [s[flag] for s in plain] == [False] * 3 and [s[flag] for s in used] == [True] * 3
+    # backward and the optimizer steps run outside autocast (PyTorch AMP): two backward passes
+    # reach a first parameter (D's, then G's) and two optimizers step, in every step
+    assert [s["autocast_outside_forward"] for s in used] == [[False] * 4] * 3
     if flag == "bf16":  # lower precision moves the trajectory
         assert any(not torch.equal(weights[k], plain_weights[k]) for k in weights)
 

@@ -4,16 +4,31 @@ Generic code (the training loop, the model folder, evaluation, the CLI) sees a f
 through these two types, never through its name.
 """
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from genbench.config.train import TrainParams
 
-StepFn = Callable[[dict[str, nn.Module], dict[str, torch.optim.Optimizer], torch.Tensor], dict]
+# A context factory the step enters around its forward pass and loss, and leaves before backward:
+# the loop's bf16 autocast, or no change (fp32). Autocast is for the forward only (PyTorch AMP).
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+class StepFn(Protocol):
+    """(modules, optimizers, batch (B, C, H, W) in [-1, 1], autocast) -> {loss name: tensor}."""
+
+    def __call__(
+        self,
+        modules: dict[str, nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        batch: torch.Tensor,
+        autocast: Autocast = contextlib.nullcontext,
+    ) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass
@@ -23,10 +38,14 @@ class Parts:
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     generating: str  # the network that is EMA-averaged, sampled from and saved as final weights
-    step: StepFn  # (modules, optimizers, batch (B, C, H, W) in [-1, 1]) -> {loss name: tensor}
+    step: StepFn  # one update of every optimizer; returns the step's losses
     # Called once on the EMA network after training: averaged weights need fresh batch-norm
     # statistics (averaged running stats do not match them); None when there is nothing to do.
     finalize_ema: Callable[[nn.Module], None] | None = None
+    # Modules that run more than once before one backward (a GAN discriminator on real, then
+    # fake): under DDP their buffers are not re-broadcast from rank 0 at each forward, as that
+    # in-place copy breaks the pending backward through batch norm (pytorch/pytorch#175024).
+    local_buffers: frozenset[str] = frozenset()
 
 
 def no_sampler(params: Any) -> None:

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from genbench.config.train import TrainParams
 from genbench.errors import GenbenchError
-from genbench.families.base import Parts
+from genbench.families.base import Autocast, Parts
 from genbench.imaging import to_unit_range
 from genbench.layout import CURVES
 from genbench.training.progress import Curves, Window
@@ -68,11 +69,14 @@ class Batches:
         return to_unit_range(batch).to(self.device, memory_format=self.fmt)
 
 
-def _wrap(module: nn.Module, cfg: TrainParams, runtime: Runtime) -> nn.Module:
-    """The module as the step runs it: DDP-wrapped and/or compiled."""
+def _wrap(module: nn.Module, cfg: TrainParams, runtime: Runtime, broadcast: bool) -> nn.Module:
+    """The module as the step runs it: DDP-wrapped and/or compiled.
+
+    broadcast: DDP copies rank 0's buffers to every rank before each forward (False for the
+    modules a family lists in Parts.local_buffers)."""
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        module = DistributedDataParallel(module, device_ids=ids)
+        module = DistributedDataParallel(module, device_ids=ids, broadcast_buffers=broadcast)
     return torch.compile(module) if cfg.compile else module
 
 
@@ -109,19 +113,56 @@ def _stats(
     }
 
 
-def _read_losses(losses: dict[str, torch.Tensor], step: int, workdir: Path) -> dict[str, float]:
-    """The step's losses as floats, after one device sync for all (float() per loss: one each)."""
-    stacked = torch.stack([v.detach().float() for v in losses.values()]).tolist()
-    values = dict(zip(losses, stacked, strict=True))
-    _check_finite(values, step, workdir)
-    return values
+def _read_losses(
+    losses: dict[str, torch.Tensor], step: int, workdir: Path, runtime: Runtime
+) -> dict[str, float]:
+    """This rank's losses as floats, after one device sync for all (float() per loss: one each).
+
+    Under DDP the check reads the losses summed over ranks: NaN or inf on any rank makes the sum
+    non-finite, so every rank stops at the same step with the same error, instead of one rank
+    raising while the others wait forever in the next gradient all-reduce."""
+    stacked = torch.stack([v.detach().float() for v in losses.values()])
+    checked = stacked
+    if runtime.distributed:
+        checked = stacked.clone()
+        dist.all_reduce(checked)  # one small all-reduce per step, beside DDP's gradient ones
+    local, summed = torch.stack([stacked, checked]).tolist()
+    _check_finite(dict(zip(losses, summed, strict=True)), step, workdir)
+    return dict(zip(losses, local, strict=True))
+
+
+def warmup_decay(decay: float, updates: int) -> float:
+    """The EMA decay after `updates` updates: min(decay, (1 + t) / (10 + t)).
+
+    Early weights are far from the final ones; a fixed decay 0.999 started at step 1 would still
+    hold e^-1 of them after 1000 steps. The warm-up (TensorFlow's ExponentialMovingAverage with
+    num_updates) lets the average follow the network until t / (10 + t) nears `decay`."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
+def _ema_update(decay: float):
+    """AveragedModel's multi_avg_fn: lerp the averages toward the network by 1 - decay_t."""
+
+    @torch.no_grad()
+    def update(averages: list, current: list, n_averaged: torch.Tensor) -> None:
+        # n_averaged is checkpointed with the EMA, so a resumed run continues the same schedule;
+        # reading it costs a sync, after the one _read_losses made: the device is idle already
+        decay_t = warmup_decay(decay, int(n_averaged))
+        if torch.is_floating_point(averages[0]):
+            torch._foreach_lerp_(averages, current, 1 - decay_t)
+        else:  # integer buffers (batch norm's num_batches_tracked): lerp has no integer kernel
+            for average, value in zip(averages, current, strict=True):
+                average.copy_(average * decay_t + value * (1 - decay_t))
+
+    return update
 
 
 def _ema(generating: nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of the generating network's weights (None: decay 0)."""
+    """An exponential moving average of the generating network's weights, with the warm-up of
+    warmup_decay (None: decay 0). Its first update copies the weights."""
     if decay <= 0:
         return None
-    return AveragedModel(generating, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return AveragedModel(generating, multi_avg_fn=_ema_update(decay), use_buffers=True)
 
 
 def _final(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn.Module:
@@ -131,6 +172,13 @@ def _final(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn
     if parts.finalize_ema is not None:
         parts.finalize_ema(ema.module)
     return ema.module
+
+
+def _autocast(cfg: TrainParams, runtime: Runtime) -> Autocast:
+    """What the family step enters around its forward and loss: bf16 autocast, or nothing."""
+    if cfg.precision != "bf16":
+        return contextlib.nullcontext
+    return lambda: torch.autocast(runtime.device.type, dtype=torch.bfloat16)
 
 
 def _check_batch_size(cfg: TrainParams, runtime: Runtime) -> None:
@@ -174,17 +222,18 @@ def train(
     ema = _ema(generating, cfg.ema_decay)
     state = Resumable(parts, ema, torch.Generator(), run_hash, runtime)
     state.restore(workdir / CHECKPOINT, seed, cfg.steps)
-    running = {k: _wrap(m, cfg, runtime) for k, m in parts.modules.items()}
+    running = {
+        k: _wrap(m, cfg, runtime, broadcast=k not in parts.local_buffers)
+        for k, m in parts.modules.items()
+    }
     batches = Batches(images, cfg, runtime, state.data_rng, fmt)
-    bf16 = cfg.precision == "bf16"
-    amp = torch.autocast(runtime.device.type, dtype=torch.bfloat16) if bf16 else None
+    autocast = _autocast(cfg, runtime)
     start, curves = state.step, Curves(workdir / CURVES, state.step, runtime.is_main)
     window, started = Window(cfg.batch_size), time.perf_counter()
     with _progress(cfg.steps, start, runtime.is_main) as bar:
         for step in range(start + 1, cfg.steps + 1):
-            with amp or contextlib.nullcontext():
-                losses = parts.step(running, parts.optimizers, batches.next())
-            window.add(_read_losses(losses, step, workdir))
+            losses = parts.step(running, parts.optimizers, batches.next(), autocast)
+            window.add(_read_losses(losses, step, workdir, runtime))
             if ema is not None:
                 ema.update_parameters(generating)
             if step % cfg.log_every == 0 or step == cfg.steps:

@@ -1,12 +1,13 @@
 """DDPM family: the training step and how to build and sample it."""
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from genbench.families.base import Family, Parts
+from genbench.families.base import Autocast, Family, Parts
 from genbench.families.ddpm.networks import build_unet, diffusion_loss, generate, make_scheduler
 from genbench.families.ddpm.params import DdpmParams
 
@@ -25,9 +26,12 @@ def ddpm_step(
     scheduler: DDPMScheduler,
     x0: torch.Tensor,
     grad_clip: float,
+    autocast: Autocast = contextlib.nullcontext,
 ) -> DdpmStepOut:
-    """One gradient step on the simple diffusion loss, with gradient-norm clipping."""
-    loss = diffusion_loss(unet, scheduler, x0)
+    """One gradient step on the simple diffusion loss, with gradient-norm clipping (the loss
+    inside `autocast()`, backward and clipping outside)."""
+    with autocast():
+        loss = diffusion_loss(unet, scheduler, x0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for p in unet.parameters() if p.grad is not None]
@@ -59,8 +63,9 @@ def build(params: DdpmParams, channels: int, image_size: int) -> Parts:
     scheduler = scheduler_for(params)
     opt = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=0.0, fused=True)
 
-    def step(modules, optimizers, x0):
-        out = ddpm_step(modules["unet"], optimizers["unet"], scheduler, x0, params.grad_clip)
+    def step(modules, optimizers, x0, autocast=contextlib.nullcontext):
+        net, optimizer = modules["unet"], optimizers["unet"]
+        out = ddpm_step(net, optimizer, scheduler, x0, params.grad_clip, autocast)
         return {"loss": out.loss, "grad_norm": out.grad_norm}
 
     return Parts({"unet": unet}, {"unet": opt}, "unet", step)

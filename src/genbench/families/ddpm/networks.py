@@ -73,6 +73,27 @@ def diffusion_loss(
     return F.mse_loss(prediction.float(), target.float())
 
 
+def reverse_process(
+    scheduler: DDPMScheduler, sampler: str, steps: int, eta: float
+) -> tuple[DDPMScheduler | DDIMScheduler, dict]:
+    """The reverse scheduler, its timesteps set, and the extra arguments of its step().
+
+    Both start from pure noise at t = num_train_timesteps - 1. Ancestral sampling visits every
+    training step. DDIM uses "trailing" spacing (Lin et al. 2024, "Common Diffusion Noise
+    Schedules and Sample Steps are Flawed"): the training config's "leading" spacing would start
+    50 steps of 1000 at t = 980, treating pure noise as less noisy than it is.
+    """
+    if sampler == "ancestral":
+        reverse = DDPMScheduler.from_config(scheduler.config)
+        reverse.set_timesteps(scheduler.config.num_train_timesteps)
+        return reverse, {}
+    if sampler == "ddim":
+        reverse = DDIMScheduler.from_config(scheduler.config, timestep_spacing="trailing")
+        reverse.set_timesteps(steps)
+        return reverse, {"eta": eta}
+    raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+
+
 @torch.no_grad()
 def generate(
     unet: UNet2DModel,
@@ -86,16 +107,7 @@ def generate(
     """n images (n, C, H, W) in [-1, 1]: ancestral sampling over every training step, or DDIM
     with `steps` steps and `eta`. All noise comes from `generator` (CPU): a seed fixes the result.
     """
-    if sampler == "ancestral":
-        reverse = DDPMScheduler.from_config(scheduler.config)
-        reverse.set_timesteps(scheduler.config.num_train_timesteps)
-        extra = {}
-    elif sampler == "ddim":
-        reverse = DDIMScheduler.from_config(scheduler.config)
-        reverse.set_timesteps(steps)
-        extra = {"eta": eta}
-    else:
-        raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    reverse, extra = reverse_process(scheduler, sampler, steps, eta)
     device = next(unet.parameters()).device
     size, channels = unet.config.sample_size, unet.config.in_channels
     x = torch.randn(n, channels, size, size, generator=generator).to(device)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from genbench.families.base import Family, Parts
+from genbench.families.base import Autocast, Family, Parts
 from genbench.families.gan.networks import (
     Discriminator,
     Generator,
@@ -53,17 +53,22 @@ def gan_step(
     opt_d: torch.optim.Optimizer,
     real: torch.Tensor,
     z_dim: int,
+    autocast: Autocast = contextlib.nullcontext,
 ) -> GanStepOut:
-    """One alternating update (Goodfellow et al. 2014, Alg. 1, k = 1): D, then G."""
+    """One alternating update (Goodfellow et al. 2014, Alg. 1, k = 1): D, then G.
+
+    Forward passes and losses run inside `autocast()`; backward and optimizer steps outside."""
     z = torch.randn(len(real), z_dim, device=real.device)
-    fake = g(z)  # (B, C, H, W) in [-1, 1]
-    real_logits, fake_logits = d(real), d(fake.detach())  # separate batches, as in DCGAN
-    loss_d = discriminator_loss(real_logits, fake_logits)
+    with autocast():
+        fake = g(z)  # (B, C, H, W) in [-1, 1]
+        real_logits, fake_logits = d(real), d(fake.detach())  # separate batches, as in DCGAN
+        loss_d = discriminator_loss(real_logits, fake_logits)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
     with frozen(d):
-        loss_g = generator_loss(d(fake))
+        with autocast():
+            loss_g = generator_loss(d(fake))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
     opt_g.step()
@@ -87,7 +92,7 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
     opt_g = torch.optim.Adam(g.parameters(), lr=params.lr_g, betas=(0.5, 0.999), fused=True)
     opt_d = torch.optim.Adam(d.parameters(), lr=params.lr_d, betas=(0.5, 0.999), fused=True)
 
-    def step(modules, optimizers, real):
+    def step(modules, optimizers, real, autocast=contextlib.nullcontext):
         out = gan_step(
             modules["generator"],
             modules["discriminator"],
@@ -95,6 +100,7 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
             optimizers["discriminator"],
             real,
             params.z_dim,
+            autocast,
         )
         return {
             "loss_d": out.loss_d,
@@ -116,6 +122,7 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
         "generator",
         step,
         finalize_ema=refresh_statistics,
+        local_buffers=frozenset({"discriminator"}),  # it sees real, then fake, then fake again
     )
 
 

@@ -1,11 +1,12 @@
 """VAE family: the training step and how to build and sample it."""
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from genbench.families.base import Family, Parts
+from genbench.families.base import Autocast, Family, Parts
 from genbench.families.vae.networks import VAE, vae_loss
 from genbench.families.vae.params import VaeParams
 
@@ -20,12 +21,19 @@ class VaeStepOut:
 
 
 def vae_step(
-    vae: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, beta: float, recon: str
+    vae: nn.Module,
+    opt: torch.optim.Optimizer,
+    images: torch.Tensor,
+    beta: float,
+    recon: str,
+    autocast: Autocast = contextlib.nullcontext,
 ) -> VaeStepOut:
-    """One gradient step on the negative ELBO with the reparameterisation trick."""
-    logits, mu, logvar = vae(images)
-    rec, kl = vae_loss(logits, images, mu, logvar, recon)
-    loss = rec + beta * kl
+    """One gradient step on the negative ELBO with the reparameterisation trick (the forward
+    pass and loss inside `autocast()`, backward outside)."""
+    with autocast():
+        logits, mu, logvar = vae(images)
+        rec, kl = vae_loss(logits, images, mu, logvar, recon)
+        loss = rec + beta * kl
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -42,9 +50,14 @@ def build(params: VaeParams, channels: int, image_size: int) -> Parts:
     vae = build_generating(params, channels, image_size)
     opt = torch.optim.Adam(vae.parameters(), lr=params.lr, fused=True)  # one kernel per step
 
-    def step(modules, optimizers, images):
+    def step(modules, optimizers, images, autocast=contextlib.nullcontext):
         out = vae_step(
-            modules["vae"], optimizers["vae"], images, params.beta, params.reconstruction_loss
+            modules["vae"],
+            optimizers["vae"],
+            images,
+            params.beta,
+            params.reconstruction_loss,
+            autocast,
         )
         return {"loss": out.loss, "reconstruction": out.reconstruction, "kl": out.kl}
 
