@@ -9,6 +9,7 @@ DVC holds one lock per workspace, so the tasks of one flow run go one at a time
 Parallel branches need separate workspaces (docs/orchestration.md).
 """
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from pipelines.repro import (
 
 STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
 SWEEP_ARTIFACT = "genbench-sweep"
+COMPARE_FILE = "metrics/compare.json"  # the compare stage's out in dvc.yaml: what sweeps rank on
 
 
 def load_settings(root: Path) -> OrchestrationParams:
@@ -123,7 +125,11 @@ def experiment(repo: str, name: str, options: list[str], tracking_uri: str) -> d
 
     env = dvc_env(pipeline_id=name, tracking_uri=tracking_uri)
     run_dvc(["exp", "run", "--temp", "-n", name, *options], repo, env, get_run_logger().info)
-    return dvc.api.metrics_show(repo=repo, rev=name)
+    metrics = dvc.api.metrics_show(repo=repo, rev=name)
+    # dvc.api.metrics_show leaves compare.json out (it holds lists and text beside numbers),
+    # and the sweep ranks on its validation means: read it whole from the experiment's commit.
+    compare = json.loads(dvc.api.read(COMPARE_FILE, repo=repo, rev=name))
+    return {**metrics, f"{COMPARE_FILE}:": compare}
 
 
 @flow(name="sweep", task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -156,7 +162,8 @@ def sweep(
         row = {"experiment": name, "status": "ok" if state.is_completed() else "failed"}
         row |= {key: text for key, _, text in point}
         rows.append({**row, **grid.flatten_metrics(values or {}, wanted)})
-    _publish(rows, failed)
+    ranked_by = grid.rank(rows, [key for key, _, _ in points[0]] if points else [], wanted)
+    _publish(rows, failed, ranked_by)
     if failed:
         raise StageError(f"sweep: {len(failed)} of {len(points)} points failed: {failed[0]}")
     return rows
@@ -171,14 +178,22 @@ def point_name(index: int) -> str:
     return f"{name}-{index}" if attempt <= 1 else f"{name}-r{attempt}-{index}"
 
 
-def _publish(rows: list[dict[str, Any]], failed: list[str]) -> None:
-    """The table of metrics per point: in the log, on stdout, and as a flow artifact."""
+def _publish(rows: list[dict[str, Any]], failed: list[str], ranked_by: str) -> None:
+    """The table of metrics per point, best first: in the log, on stdout, as a flow artifact."""
     columns, cells = grid.table(rows)
     text = grid.markdown(columns, cells)
-    get_run_logger().info("sweep results:\n%s", text)
+    order = ranking_note(ranked_by)
+    get_run_logger().info("sweep results (%s):\n%s", order, text)
     status = f"; failed: {', '.join(failed)}" if failed else ""
     create_table_artifact(
         table=[dict(zip(columns, row, strict=True)) for row in cells],
         key=SWEEP_ARTIFACT,
-        description=f"Metrics per grid point, one DVC experiment each{status}",
+        description=f"Metrics per grid point, one DVC experiment each, {order}{status}",
     )
+
+
+def ranking_note(ranked_by: str) -> str:
+    """How the sweep's rows are ordered (said with the table)."""
+    if not ranked_by:
+        return "in grid order (no validation metric to rank by)"
+    return f"ranked by {ranked_by}: the validation split, mean over seeds; never the test split"

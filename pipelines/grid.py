@@ -109,16 +109,42 @@ def check_points(params_file: str | Path, points: Sequence[Point]) -> None:
 
 
 def flatten_metrics(metrics: Mapping[str, Any], wanted: Sequence[str]) -> dict[str, Any]:
-    """`dvc.api.metrics_show()`'s {"<path>/gan.json:evaluator": {"fid": 10.7}} -> {"gan
-    evaluator.fid": 10.7}, keeping the leaves named in wanted (`fid`)."""
-    out = {}
+    """`dvc.api.metrics_show()` of one experiment -> {"gan val fid": 10.7, ...}: each family's
+    VALIDATION-split metrics named in wanted (`fid`), as means over the seeds, from
+    compare.json. Selection never looks at the test split: the report's numbers stay unbiased.
+    """
+    compare: dict[str, Any] = {}
     for name, value in metrics.items():
         path, _, key = name.rpartition(":")
-        leaves = flatten(value, key) if isinstance(value, Mapping) else {key: value}
-        for leaf, number in leaves.items():
-            if leaf.rsplit(".", 1)[-1] in wanted:
-                out[f"{Path(path).stem} {leaf}"] = number
+        path = path or name
+        if Path(path).name == "compare.json" and isinstance(value, Mapping):
+            compare |= {key: value} if key else dict(value)
+    out = {}
+    for family, stats in (compare.get("families") or {}).items():
+        for leaf, number in flatten(stats.get("val", {})).items():
+            parts = leaf.split(".")  # <extractor>.<metric>.mean
+            if len(parts) == 3 and parts[2] == "mean" and parts[1] in wanted:
+                out[f"{family} val {parts[1]}"] = number
     return out
+
+
+HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "density", "coverage")
+
+
+def rank(rows: list[dict[str, Any]], overrides: Sequence[str], wanted: Sequence[str]) -> str:
+    """Sort rows in place, best first, by the validation metric of the family the grid varies
+    (its first override's section, e.g. gan for gan.z_dim), on the first wanted metric; returns
+    the column ranked by ("" when no row has it), which becomes each row's first metric."""
+    family = overrides[0].split(".", 1)[0] if overrides else ""
+    candidates = [f"{family} val {wanted[0]}"] + [c for r in rows for c in r if " val " in c]
+    column = next((c for c in candidates if any(c in r for r in rows)), "")
+    if column:
+        sign = -1.0 if wanted[0] in HIGHER_IS_BETTER else 1.0
+        rows.sort(key=lambda r: sign * r[column] if r.get(column) is not None else float("inf"))
+        for index, row in enumerate(rows):  # the ranked column first among the metrics
+            first = {k: v for k, v in row.items() if " val " not in k}
+            rows[index] = {**first, column: row.get(column), **row}
+    return column
 
 
 def table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:

@@ -10,7 +10,7 @@ import sys
 
 from pipelines import grid
 from pipelines.cli import finish, prefect_api
-from pipelines.flows import sweep
+from pipelines.flows import ranking_note, sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +27,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def describe(rows: list[dict]) -> list[str]:
-    """The metrics table (also a flow artifact), then where the experiments are."""
+    """How the rows are ranked, the metrics table (also a flow artifact), then where the
+    experiments are. The flow returns the rows already ranked, best first."""
     columns, cells = grid.table(rows)
-    return [grid.markdown(columns, cells), f"{len(rows)} DVC experiments: dvc exp show"]
+    ranked_by = next((c for c in columns if " val " in c), "")
+    return [
+        f"sweep: {ranking_note(ranked_by)}",
+        grid.markdown(columns, cells),
+        f"{len(rows)} DVC experiments: dvc exp show",
+    ]
 
 
 if __name__ == "__main__":

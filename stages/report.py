@@ -13,8 +13,8 @@ from genbench.report.run import ReportPaths, run_report
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--names", nargs="+", required=True, help="models to compare")
-    parser.add_argument("--metrics", required=True, help="folder of <name>.json and cards")
+    parser.add_argument("--names", nargs="+", required=True, help="families to compare")
+    parser.add_argument("--metrics", required=True, help="folder of compare.json, real.json, runs/")
     parser.add_argument("--models", required=True, help="folder of the trained model folders")
     parser.add_argument("--figures", required=True, help="folder of the evaluation figures")
     parser.add_argument("--data", required=True, help="prepared data folder (for meta.json)")
@@ -27,7 +27,7 @@ def main() -> None:
     page, logged = run_report(
         args.names, paths, previous_rev=args.previous_rev, params_file=args.params
     )
-    print(f"report: {page} (logged to {logged} of {len(args.names)} MLflow runs)")
+    print(f"report: {page} (logged to {logged} MLflow runs)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
-"""Pipeline outputs for the report, written by hand-free code: metrics computed from seeded
-random numbers, figures drawn with PIL, curves from a formula. No training needed.
+"""Pipeline outputs for the report, written by hand-free code: every run's metrics drawn from
+seeded random numbers around a per-family level, compare.json computed by the real compare
+code, figures drawn with PIL, curves from a formula. No training needed.
+
+Planted: the DDPM's FID and KID are far below the others' (a significant best); every other
+metric has the same level for all families (ties).
 """
 
 import json
@@ -8,39 +12,45 @@ from pathlib import Path
 
 from PIL import Image
 
+from genbench.compare.run import run_compare
+
 NAMES = ("gan", "vae", "ddpm")
+SEEDS = (0, 1, 2)
 HOSTILE = '<script>alert("x")</script>|&'  # class names from user data
 LINK = "[link](https://evil.example)"
+FID_LEVEL = {"gan": 20.0, "vae": 22.0, "ddpm": 5.0, "real": 0.5}
 
 
-def metrics_for(name: str, seed: int) -> dict:
-    rng = random.Random(f"{name}-{seed}")
+def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
+    rng = random.Random(f"{family}-{seed}-{salt}")
+    level = FID_LEVEL[family]
     quality = {
-        "fid": rng.uniform(1, 30),
-        "kid_mean": rng.uniform(0, 2),
+        "fid": rng.gauss(level, 0.3),
+        "kid_mean": rng.gauss(level / 10, 0.03),
         "kid_std": rng.uniform(0, 0.2),
-        "is_mean": rng.uniform(5, 9),
+        "is_mean": rng.gauss(7, 1),
         "is_std": rng.uniform(0, 0.3),
-        "precision": rng.uniform(0.5, 1),
-        "recall": rng.uniform(0.5, 1),
+        "precision": rng.gauss(0.7, 0.1),
+        "recall": rng.gauss(0.7, 0.1),
     }
-    ssim = {"diversity": rng.uniform(0.3, 0.5), "diversity_real": 0.344}
-    if name == "vae":
+    ssim = {"diversity": rng.gauss(0.4, 0.05), "diversity_real": 0.344}
+    if family == "vae":
         ssim["reconstruction"] = rng.uniform(0.8, 0.95)
     values = {"evaluator": quality, "ssim": ssim}
-    if name != "real":
+    if family != "real":
         values["cost"] = {
-            "parameters": rng.randrange(10_000, 2_000_000),
+            "parameters": 1000 * (len(family) + 1),
             "generator_parameters": rng.randrange(5_000, 10_000),
             "sampling_ms_per_image": rng.uniform(0.01, 50),
             "train_seconds": rng.uniform(10, 200),
             "train_images_per_second": rng.uniform(100, 10_000),
+            "train_steps": 100,
         }
     return values
 
 
-def card(name: str) -> dict:
-    sampler = {"sampler": "ddim", "steps": 50, "eta": 0.0} if name == "ddpm" else None
+def card(family: str) -> dict:
+    sampler = {"sampler": "ddim", "steps": 50, "eta": 0.0} if family == "ddpm" else None
     return {
         "num_samples": 1000,
         "reference": {"split": "test", "size": 360, "sha256": "ab" * 32},
@@ -54,31 +64,46 @@ def write_png(path: Path, size: tuple[int, int], shade: int) -> None:
     Image.new("L", size, shade).save(path)
 
 
-def write_outputs(root: Path, seed: int = 0) -> dict[str, dict]:
-    """metrics/, models/, figures/ and data/prepared/meta.json under root; returns the metrics."""
+def write_model(root: Path, family: str, seed: int) -> None:
+    model = root / "models" / f"{family}-{seed}"
+    model.mkdir(parents=True, exist_ok=True)
+    budget = {"budget": {"unit": "flops", "amount": 1e9}, "steps": 100, "flops_per_step": 10**7}
+    budget |= {"train_flops": 10**9, "images_seen": 6400}
+    config = {"family": family, "params": {"steps": 10, "lr": 0.001}, "data": {}, "seed": seed}
+    (model / "config.json").write_text(json.dumps({**config, "budget": budget}))
+    run = {
+        "run_id": f"run-{family}-{seed}",
+        "experiment_id": "1",
+        "tracking_uri": "http://127.0.0.1:5000",
+    }
+    (model / "mlflow_run.json").write_text(json.dumps(run))
+    rows = [f"{10 * s},{1 / (s + 1):.4f},{100 + s}" for s in range(1, 6)]
+    (model / "losses.csv").write_text("step,loss,images_per_second\n" + "\n".join(rows) + "\n")
+
+
+def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> dict[str, dict]:
+    """metrics/ (runs, real, compare.json), models/, figures/ and data/prepared/meta.json under
+    root; returns every run's metrics by name (`gan-0`, ..., `real`)."""
     written = {}
-    for index, name in enumerate((*NAMES, "real")):
-        written[name] = metrics_for(name, seed)
-        (root / "metrics").mkdir(parents=True, exist_ok=True)
-        (root / f"metrics/{name}.json").write_text(json.dumps(written[name]))
-        (root / f"metrics/{name}.protocol.json").write_text(json.dumps(card(name)))
-        write_png(root / f"figures/{name}/samples.png", (64, 64), 40 * index)
-        if name == "real":
-            continue
-        model = root / "models" / name
-        model.mkdir(parents=True, exist_ok=True)
-        config = {"family": name, "params": {"steps": 10, "lr": 0.001}, "data": {}, "seed": 0}
-        (model / "config.json").write_text(json.dumps(config))
-        run = {
-            "run_id": f"run-{name}",
-            "experiment_id": "1",
-            "tracking_uri": "http://127.0.0.1:5000",
-        }
-        (model / "mlflow_run.json").write_text(json.dumps(run))
-        rows = [f"{10 * s},{1 / (s + 1):.4f},{100 + s}" for s in range(1, 6)]
-        (model / "losses.csv").write_text("step,loss,images_per_second\n" + "\n".join(rows) + "\n")
-    write_png(root / "figures/vae/reconstructions.png", (64, 16), 200)
-    meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "test": 5}}
+    (root / "metrics/runs").mkdir(parents=True, exist_ok=True)
+    for index, family in enumerate(NAMES):
+        for seed in seeds:
+            name = f"{family}-{seed}"
+            written[name] = metrics_for(family, seed, salt)
+            (root / f"metrics/runs/{name}.json").write_text(json.dumps(written[name]))
+            (root / f"metrics/runs/{name}.protocol.json").write_text(json.dumps(card(family)))
+            write_png(root / f"figures/{name}/samples.png", (64, 64), 40 * index)
+            write_model(root, family, seed)
+        if family == "vae":
+            write_png(root / f"figures/vae-{seeds[0]}/reconstructions.png", (64, 16), 200)
+    written["real"] = metrics_for("real", 0, salt)
+    (root / "metrics/real.json").write_text(json.dumps(written["real"]))
+    (root / "metrics/real.protocol.json").write_text(json.dumps(card("real")))
+    write_png(root / "figures/real/samples.png", (64, 64), 250)
+    run_compare(
+        list(NAMES), list(seeds), 0.95, root / "metrics/runs", root / "metrics/compare.json"
+    )
+    meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "val": 2, "test": 5}}
     meta |= {"source": "folder", "classes": ["zero", HOSTILE, LINK]}
     (root / "data/prepared").mkdir(parents=True, exist_ok=True)
     (root / "data/prepared/meta.json").write_text(json.dumps(meta))

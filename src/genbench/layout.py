@@ -10,7 +10,8 @@ WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
     "mlflow_run.json",
 )
 # An evaluation's figures, figures/<name>/ (evaluation/scoring.py writes them; the report
-# shows them).
+# shows them). nearest.png: a model's samples closest to a training image, above that image.
 SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
+NEAREST_FIGURE = "nearest.png"
 # torch-fidelity 0.4's Inception weights file (it downloads it into torch hub's checkpoints/).
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -6,6 +6,7 @@ Light on purpose: torch is imported only when a params value names a GPU device;
 trains, builds a network or imports diffusers or mlflow.
 """
 
+import itertools
 import os
 import urllib.request
 from pathlib import Path
@@ -46,23 +47,39 @@ def dvc_keys_problem(path: str | Path) -> str | None:
     if dvc_file is None:
         return None
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for key in _dvc_params(yaml.safe_load(dvc_file.read_text(encoding="utf-8"))):
-        node: Any = raw
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return f"{key}: missing, and {dvc_file} reads it; add it (as in the repository's)"
-            node = node[part]
+    for key in _dvc_params(yaml.safe_load(dvc_file.read_text(encoding="utf-8")), raw):
+        if _lookup(raw, key) is _MISSING:
+            return f"{key}: missing, and {dvc_file} reads it; add it (as in the repository's)"
     return None
 
 
-def _dvc_params(dvc: dict) -> list[str]:
-    """The params.yaml keys dvc.yaml's stages list (foreach items substituted)."""
+_MISSING = object()
+
+
+def _lookup(raw: Any, key: str) -> Any:
+    """raw["a"]["b"] for key "a.b", or _MISSING."""
+    node = raw
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _dvc_params(dvc: dict, raw: Any) -> list[str]:
+    """The params.yaml keys dvc.yaml's stages list (foreach and matrix items substituted)."""
     keys: list[str] = []
     for stage in (dvc or {}).get("stages", {}).values():
         bodies = [stage]
         if "foreach" in stage:
             bodies = [
-                {"params": _expand(stage["do"].get("params", []), i)} for i in stage["foreach"]
+                {"params": _expand(stage["do"].get("params", []), {"item": i})}
+                for i in stage["foreach"]
+            ]
+        elif "matrix" in stage:
+            bodies = [
+                {"params": _expand(stage.get("params", []), combo)}
+                for combo in _matrix(stage["matrix"], raw)
             ]
         for body in bodies:
             for entry in body.get("params", []):
@@ -71,8 +88,28 @@ def _dvc_params(dvc: dict) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _expand(entries: list, item: str) -> list:
-    return [e.replace("${item}", item) if isinstance(e, str) else e for e in entries]
+def _matrix(matrix: dict, raw: Any) -> list[dict[str, Any]]:
+    """Every combination of a matrix stage's values (`${key}` values read from params)."""
+    axes = {}
+    for name, values in matrix.items():
+        if isinstance(values, str) and values.startswith("${") and values.endswith("}"):
+            values = _lookup(raw, values[2:-1])
+        axes[name] = values if isinstance(values, list) else []
+    return [
+        {f"item.{name}": value for name, value in zip(axes, combo, strict=True)}
+        for combo in itertools.product(*axes.values())
+    ]
+
+
+def _expand(entries: list, items: dict[str, Any]) -> list:
+    """Entries with `${item}` / `${item.<name>}` replaced by their values."""
+    out = []
+    for entry in entries:
+        if isinstance(entry, str):
+            for name, value in items.items():
+                entry = entry.replace("${" + name + "}", str(value))
+        out.append(entry)
+    return out
 
 
 def devices_problem(params: dict[str, Any]) -> str | None:

@@ -1,6 +1,8 @@
-"""The only module that imports mlflow: one run per trained model, grouped per pipeline run.
+"""The only module that imports mlflow: one run per trained model (family and seed), grouped
+per pipeline run and per family.
 
-Grouping: every run carries the tag `genbench.pipeline_id`, shared by the stages of one
+Grouping: every run carries the tags `genbench.family` and `genbench.seed`, and the tag
+`genbench.pipeline_id`, shared by the stages of one
 `make run` / `dvc repro` (GENBENCH_PIPELINE_ID when set, else a hash of the git commit and
 params.yaml). A shared tag rather than a parent run, because stages are separate processes that
 DVC may rerun alone: a tag needs no stage to create a parent first, and the MLflow UI filters on
@@ -111,23 +113,32 @@ def start_training_run(
 ) -> str:
     """Start `model`'s run with its tags, or reopen the one a resumed training began.
 
-    Logged params: the model's section (`gan.lr_g`, ...), `data.*` and `seed`, from the config
-    that is also written to the model folder.
+    Logged params: the model's section (`gan.lr_g`, ...), `data.*`, `seed` and `budget.*` (the
+    steps, images and FLOPs the equal budget gave it), from the config that is also written to
+    the model folder. Runs are named `<family>-seed<seed>` and tagged `genbench.family` and
+    `genbench.seed`: filter on the family to see all its seeds together.
 
     The run id is kept in workdir (beside the checkpoints) so a killed and resumed training logs
     into one run.
     """
     id_file = workdir / "mlflow_run_id"
     resume_id = id_file.read_text().strip() if id_file.exists() else None
+    seed = config["seed"]
     tags = {
         "genbench.family": model,
+        "genbench.seed": str(seed),
         "genbench.git_commit": git_commit(),
-        "genbench.dvc_stage": f"train@{model}",
+        "genbench.dvc_stage": f"train@{model}-{seed}",
         "genbench.params_hash": run_hash,
         "genbench.pipeline_id": pipeline_id(params_file),
     }
-    run_params = {model: config["params"], "data": config["data"], "seed": config["seed"]}
-    run_id = start_run(model, run_params, tags, resume_id)
+    run_params = {
+        model: config["params"],
+        "data": config["data"],
+        "seed": seed,
+        "budget": config.get("budget", {}),
+    }
+    run_id = start_run(f"{model}-seed{seed}", run_params, tags, resume_id)
     workdir.mkdir(parents=True, exist_ok=True)
     id_file.write_text(run_id)
     return run_id
@@ -237,3 +248,30 @@ def run_record() -> dict[str, str]:
         "experiment_id": run.info.experiment_id,
         "tracking_uri": mlflow.get_tracking_uri(),
     }
+
+
+def log_comparison(
+    params_file: str | Path, values: dict[str, float], seeds: list, file: Path
+) -> bool:
+    """The compare stage's aggregates (`<family>.<group>.<metric>.mean|ci_low|ci_high`) and
+    compare.json as a run of their own, named `compare` and tagged with the pipeline id, so the
+    MLflow UI shows them beside the runs of the same execution. False, saying why in one line,
+    when the store cannot take it."""
+    try:
+        uri = tracking_uri()
+        check_reachable(uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(project_experiment())
+        tags = {
+            "genbench.dvc_stage": "compare",
+            "genbench.git_commit": git_commit(),
+            "genbench.pipeline_id": pipeline_id(params_file),
+        }
+        with mlflow.start_run(run_name="compare", tags=tags):
+            mlflow.log_params({"seeds": ",".join(map(str, seeds)), "n_seeds": len(seeds)})
+            mlflow.log_metrics(values)
+            mlflow.log_artifact(str(file))
+        return True
+    except (TrackingError, MlflowException, OSError) as err:
+        print(f"mlflow: comparison not logged ({str(err).splitlines()[0][:200]})")
+        return False

@@ -31,6 +31,8 @@ TINY = {
 }
 for _section in ("gan", "vae", "ddpm"):
     TINY[_section].update(checkpoint_every=20, log_every=10, device="cpu")
+# Two seeds: the least that gives an interval. Each family's own 40 steps.
+TINY["compare"] = {"seeds": [0, 1], "budget": {"unit": "steps"}, "confidence": 0.95}
 
 
 @pytest.fixture(scope="session")
@@ -53,12 +55,16 @@ def tiny_params(tmp_path: Path, name: str = "params.yaml", **sections) -> Path:
     return path
 
 
-def train_cmd(model: str, params: Path, data: Path, root: Path, launcher=(sys.executable,)) -> list:
+def train_cmd(
+    model: str, params: Path, data: Path, root: Path, launcher=(sys.executable,), seed: int = 0
+) -> list:
     return [
         *launcher,
         str(ROOT / "stages/train.py"),
         "--model",
         model,
+        "--seed",
+        str(seed),
         "--params",
         str(params),
         "--data",

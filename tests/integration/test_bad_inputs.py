@@ -32,6 +32,7 @@ FAST["evaluate"] = {
     "ssim_pairs": 50,
     "evaluator": {"steps": 20, "batch_size": 32},
 }
+FAST["compare"] = {"seeds": [0]}  # one model per family: what bad input must not touch
 OUTPUTS = ("data", "models", "metrics", "figures", "reports", "dvc.lock")
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens: any download through it fails at once
 
@@ -91,7 +92,7 @@ def project(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def baseline(project) -> dict[str, str]:
     found = fingerprint(project)
-    assert any(k.startswith("models/gan/") for k in found) and "dvc.lock" in found
+    assert any(k.startswith("models/gan-0/") for k in found) and "dvc.lock" in found
     assert any(k.startswith("reports/") for k in found)
     return found
 
@@ -240,6 +241,10 @@ CASES = [
     ("attention_levels", {"ddpm.attention_levels": [5]}, "ddpm.attention_levels", None),
     ("sample_steps", {"ddpm.sample_steps": 100}, "ddpm.sample_steps", None),
     ("test_fraction", {"data.test_fraction": 1.0}, "data.test_fraction", None),
+    ("val_fraction", {"data.val_fraction": 0.0}, "data.val_fraction", None),
+    ("seeds_repeated", {"compare.seeds": [0, 0]}, "compare.seeds", None),
+    ("seeds_empty", {"compare.seeds": []}, "compare.seeds", None),
+    ("budget_without_amount", {"compare.budget.unit": "flops"}, "compare.budget", None),
     (
         "extractor_unknown",
         {"evaluate.feature_extractor": "clip"},

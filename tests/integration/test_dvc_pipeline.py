@@ -41,7 +41,7 @@ def test_repro_noop_and_param_change_reruns_only_dependents(project):
     first = run(["dvc", "repro", "preprocess"], project)
     assert ran(first) == {"download", "preprocess"}
     meta = json.loads((project / "data/prepared/meta.json").read_text())
-    assert meta["image_size"] == 16 and meta["counts"]["train"] + meta["counts"]["test"] == 1797
+    assert meta["image_size"] == 16 and sum(meta["counts"].values()) == 1797
 
     second = run(["dvc", "repro", "preprocess"], project)
     assert ran(second) == set()
@@ -57,14 +57,14 @@ def test_repro_noop_and_param_change_reruns_only_dependents(project):
     assert "up to date" in run(["dvc", "status", "preprocess"], project)
 
 
-@pytest.mark.timeout(900)  # four `dvc repro` runs of the whole tiny graph
-def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
-    """Every stage on tiny params; then evaluate.num_samples changes only the evaluate stages,
-    a template only the report, a DDPM params field only the DDPM's stages and the report."""
+FAMILIES = ("gan", "vae", "ddpm")
+
+
+def tiny_graph_params(project: Path) -> dict:
+    """params.yaml on TINY (DVC wants every key a stage lists: update section by section)."""
     from tests.integration.conftest import TINY
     from tests.integration.test_evaluate_stage import TINY_EVALUATE
 
-    # DVC wants every key a stage lists in params.yaml: update the full file, section by section
     params = yaml.safe_load((project / "params.yaml").read_text())
     for section, values in {**TINY, "evaluate": TINY_EVALUATE}.items():
         if isinstance(values, dict):
@@ -72,28 +72,75 @@ def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
         else:
             params[section] = values
     (project / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+@pytest.fixture(scope="module")
+def repro_once(tmp_path_factory) -> tuple[Path, dict, dict, set[str]]:
+    """A copy of the project after one whole `dvc repro` on tiny params, two seeds:
+    (project, params, env, every stage's name)."""
+    project = copy_project(tmp_path_factory.mktemp("graph") / "repo")
+    params = tiny_graph_params(project)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     first = run(["dvc", "repro"], project, env)
-    stages = {"download", "preprocess", "train_evaluator", "evaluate_real", "report"}
-    stages |= {
-        f"{stage}@{name}" for stage in ("train", "evaluate") for name in ("gan", "vae", "ddpm")
-    }
+    runs = [f"{family}-{seed}" for family in FAMILIES for seed in params["compare"]["seeds"]]
+    stages = {"download", "preprocess", "train_evaluator", "evaluate_real", "compare", "report"}
+    stages |= {f"{stage}@{name}" for stage in ("train", "evaluate") for name in runs}
     assert ran(first, stages) == stages
+    return project, params, env, stages
+
+
+@pytest.mark.timeout(900)
+def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
+    """Every stage on tiny params; then another seed adds only its stages, fewer seeds only
+    change the comparison, a new budget only the trainings (nothing before them)."""
+    project, params, env, _ = repro_once
+    seeds = params["compare"]["seeds"]
+    runs = [f"{family}-{seed}" for family in FAMILIES for seed in seeds]
     page = (project / "reports/index.html").read_text()
-    assert all(f"<tr><td>{name}</td>" in page for name in ("gan", "vae", "ddpm"))
+    assert all(f"<tr><td>{name}</td>" in page for name in FAMILIES)
+    assert f"(95% CI, {len(seeds)} seeds)" in page
     assert "No metrics at HEAD to compare with" in page  # the copy has no commit yet
-    assert_report_logged_to_every_run(project)
+    assert_report_logged_to_every_run(project, runs)
     shown = run(["dvc", "metrics", "show"], project, env)
-    for name in ("gan", "vae", "ddpm", "real"):
-        assert f"metrics/{name}.json" in shown
+    for name in runs:
+        assert f"metrics/runs/{name}.json" in shown
+    assert "metrics/real.json" in shown and "metrics/compare.json" in shown
     assert "evaluator.fid" in shown
 
+    original = (project / "params.yaml").read_text()
+    try:
+        changed = {**params, "compare": {**params["compare"], "seeds": [*seeds, 7]}}
+        (project / "params.yaml").write_text(yaml.safe_dump(changed))
+        added = {f"{stage}@{family}-7" for stage in ("train", "evaluate") for family in FAMILIES}
+        assert changed_stages(project, env) == added | {"compare"}
+        changed["compare"]["seeds"] = seeds[:1]
+        (project / "params.yaml").write_text(yaml.safe_dump(changed))
+        assert changed_stages(project, env) == {"compare"}
+        budget = {"unit": "images", "amount": 480}
+        changed["compare"] = {**params["compare"], "budget": budget}
+        (project / "params.yaml").write_text(yaml.safe_dump(changed))
+        assert changed_stages(project, env) == {f"train@{name}" for name in runs}
+    finally:
+        (project / "params.yaml").write_text(original)
+    assert "up to date" in run(["dvc", "status"], project, env)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # three more `dvc repro` runs of the tiny graph
+def test_num_samples_template_and_family_edits_rerun_only_dependents(repro_once):
+    """evaluate.num_samples reruns only evaluation (and what reads it), a template only the
+    report, a DDPM params field only the DDPM's stages, compare and the report."""
+    project, params, env, stages = repro_once
+    seeds = params["compare"]["seeds"]
+    runs = [f"{family}-{seed}" for family in FAMILIES for seed in seeds]
+    params = yaml.safe_load((project / "params.yaml").read_text())
     params["evaluate"]["num_samples"] = 150
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     second = run(["dvc", "repro"], project, env)
-    evaluation = {"evaluate@gan", "evaluate@vae", "evaluate@ddpm", "evaluate_real"}
-    assert ran(second, stages) == evaluation | {"report"}
-    card = json.loads((project / "metrics/gan.protocol.json").read_text())
+    evaluation = {f"evaluate@{name}" for name in runs} | {"evaluate_real"}
+    assert ran(second, stages) == evaluation | {"compare", "report"}
+    card = json.loads((project / "metrics/runs/gan-0.protocol.json").read_text())
     assert card["num_samples"] == 150
 
     template = project / "src/genbench/report/templates/report.html.j2"
@@ -109,19 +156,24 @@ def test_whole_graph_and_num_samples_reruns_only_evaluation(project):
         "    new_option: bool = False  # added by the test\n    lr: float = Field(",
     )
     ddpm_params.write_text(text)
-    status = run(["dvc", "status", "--json"], project, env).splitlines()
-    changed = json.loads(next(line for line in status if line.startswith("{")))
-    assert set(changed) == {"train@ddpm", "evaluate@ddpm"}
+    ddpm = {f"{stage}@ddpm-{seed}" for stage in ("train", "evaluate") for seed in seeds}
+    assert changed_stages(project, env) == ddpm
     fourth = run(["dvc", "repro"], project, env)
-    assert ran(fourth, stages) == {"train@ddpm", "evaluate@ddpm", "report"}
+    assert ran(fourth, stages) == ddpm | {"compare", "report"}
 
 
-def assert_report_logged_to_every_run(project: Path) -> None:
-    """Each model's MLflow run holds the report under its `report/` artifacts."""
+def changed_stages(project: Path, env: dict) -> set[str]:
+    """What `dvc status` names: the stages whose own deps, params or outs changed."""
+    status = run(["dvc", "status", "--json"], project, env).splitlines()
+    return set(json.loads(next(line for line in status if line.startswith("{"))))
+
+
+def assert_report_logged_to_every_run(project: Path, runs: list[str]) -> None:
+    """Each trained model's MLflow run holds the report under its `report/` artifacts."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    for name in ("gan", "vae", "ddpm"):
+    for name in runs:
         run_id = json.loads((project / f"models/{name}/mlflow_run.json").read_text())["run_id"]
         (execution,) = client.list_artifacts(run_id, "report")  # report/<pipeline id>/
         files = {f.path.rsplit("/", 1)[-1] for f in client.list_artifacts(run_id, execution.path)}

@@ -1,6 +1,7 @@
 """The real evaluator and evaluate stages: accuracy, metric ordering, outputs, MLflow, errors."""
 
 import json
+import shutil
 import sys
 
 import mlflow
@@ -10,11 +11,12 @@ import yaml
 
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
-from genbench.data import load_split
+from genbench.data import load_split, read_meta
 from genbench.data.download import download
 from genbench.data.preprocess import preprocess
+from genbench.data.store import write_meta, write_split
 from genbench.evaluation.extractor import prepare_extractor
-from genbench.metrics.fidelity import fidelity_metrics
+from genbench.metrics.fidelity import extract_features, fid, open_extractor
 from genbench.model_dir import load_model, sample_images
 from tests.conftest import ROOT
 from tests.integration.conftest import run_command, run_train, tiny_params
@@ -40,10 +42,25 @@ def evaluate_params(tmp_path, **evaluate):
     return path
 
 
+def with_val_split(data, out, size=100):
+    """A copy of prepared data whose last `size` train images became a val split."""
+    shutil.copytree(data, out)
+    meta = read_meta(out)
+    # copies: the files are memory-mapped, and rewriting a mapped file under it crashes
+    images, labels = (t.numpy().copy() for t in load_split(out, "train"))
+    for split, part in (("train", slice(None, -size)), ("val", slice(-size, None))):
+        meta["sha256"].update(write_split(out, split, images[part], labels[part]))
+        meta["counts"][split] = len(images[part])
+    write_meta(out, meta)
+    return out
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, tiny_data):
-    """A tiny VAE, a tiny evaluator and the evaluate stage run on both, in one folder."""
+    """A tiny VAE, a tiny evaluator and the evaluate stage run on both, in one folder, on data
+    with a val split."""
     root = tmp_path_factory.mktemp("evaluated")
+    tiny_data = with_val_split(tiny_data, root / "prepared")
     params = evaluate_params(root)
     values = yaml.safe_load(params.read_text())
     values["vae"].update(steps=2000, batch_size=64, z_dim=8)  # a VAE that learned something
@@ -85,9 +102,10 @@ def evaluated(tmp_path_factory, tiny_data):
         + ["--figures", root / "fig/real"],
         root,
     )
-    return root, params
+    return root, params, tiny_data
 
 
+@pytest.mark.slow
 def test_evaluator_reaches_97_percent_on_the_digits(tmp_path):
     params = DataParams(source="digits", image_size=16)
     download(params, tmp_path / "raw")
@@ -103,8 +121,8 @@ def test_evaluator_reaches_97_percent_on_the_digits(tmp_path):
     assert info["test_accuracy"] >= 0.97
 
 
-def test_fid_orders_real_model_and_noise(evaluated, tiny_data):
-    root, params = evaluated
+def test_fid_orders_real_model_and_noise(evaluated):
+    root, params, tiny_data = evaluated
     cfg = EvaluateParams(**TINY_EVALUATE)
     extractor = prepare_extractor(cfg, root / "evaluator", cuda=False)
     test, _ = load_split(tiny_data, "test")
@@ -118,37 +136,27 @@ def test_fid_orders_real_model_and_noise(evaluated, tiny_data):
         "model": sample_images(vae.family, vae.net, vae.params, 200, 0),
         "noise": noise,
     }
-    fid = {
-        name: fidelity_metrics(
-            images,
-            test,
-            extractor.fidelity_name,
-            cuda=False,
-            seed=0,
-            kid_subset_size=100,
-            kid_subsets=10,
-            isc_splits=10,
-            prc_neighborhood=3,
-            batch_size=64,
-        )["fid"]
+    module = open_extractor(extractor.fidelity_name, cuda=False)
+    reference = extract_features(test, module, False, 64)
+    scores = {
+        name: fid(extract_features(images, module, False, 64), reference)
         for name, images in sets.items()
     }
-    assert fid["real"] < fid["model"] < fid["noise"], fid
+    assert scores["real"] < scores["model"] < scores["noise"], scores
 
 
 def test_metrics_and_protocol_card(evaluated):
-    root, _ = evaluated
+    root, _, data = evaluated
     vae = json.loads((root / "m/vae.json").read_text())
-    assert set(vae) == {"evaluator", "ssim", "cost"}
-    assert set(vae["evaluator"]) == {
-        "fid",
-        "kid_mean",
-        "kid_std",
-        "is_mean",
-        "is_std",
-        "precision",
-        "recall",
-    }
+    # the memorisation block and the val split's FID/KID are new; precision/recall now come on
+    # equal-size sets with density and coverage, each the mean (and *_std) over the repeats
+    assert set(vae) == {"evaluator", "ssim", "cost", "memorisation", "val"}
+    prdc = {f"{m}{s}" for m in ("precision", "recall", "density", "coverage") for s in ("", "_std")}
+    assert set(vae["evaluator"]) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", *prdc}
+    assert set(vae["val"]["evaluator"]) == {"fid", "kid_mean", "kid_std"}
+    assert vae["val"]["evaluator"]["fid"] != vae["evaluator"]["fid"]  # another reference
+    memo = vae["memorisation"]["evaluator"]
+    assert 0 <= memo["copy_rate"] <= 1 and memo["median_test_to_train"] > memo["threshold"] > 0
     assert 0 < vae["ssim"]["reconstruction"] <= 1 and "diversity_real" in vae["ssim"]
     stats = json.loads((root / "models/vae/train_stats.json").read_text())
     assert vae["cost"]["train_seconds"] == stats["wall_seconds"]
@@ -156,19 +164,33 @@ def test_metrics_and_protocol_card(evaluated):
     assert vae["cost"]["parameters"] == vae["cost"]["generator_parameters"] == whole
     real = json.loads((root / "m/real.json").read_text())
     assert real["evaluator"]["fid"] < vae["evaluator"]["fid"]
+    assert "memorisation" not in real  # its samples are training images: no copy rate
+    assert abs(real["evaluator"]["kid_mean"]) <= 2 * real["evaluator"]["kid_std"]
     card = json.loads((root / "m/vae.protocol.json").read_text())
     info = json.loads((root / "evaluator/evaluator.json").read_text())
     assert card["num_samples"] == 200 and card["reference"]["split"] == "test"
+    assert card["protocol"] == "custom" and not card["comparable_with_papers"]
+    assert card["kid"]["subset_size"] == 100 and card["kid"]["subsets"] == 10  # min(100, 360/2)
+    assert card["prdc"]["set_size"] == 200 and card["prdc"]["repeats"] == 10
+    assert (
+        card["memorisation"]["percentile"] == 1.0
+        and card["memorisation"]["pool"]["split"] == "train"
+    )
+    assert card["val"]["size"] == 100 and card["val"]["kid_subset_size"] == 50
+    assert card["val"]["sha256"] == read_meta(data)["sha256"]["val_images.npy"]
+    real_card = json.loads((root / "m/real.card.json").read_text())
+    assert real_card["real_floor"] == {"split": "train", "count": 200}
+    assert not real_card["memorisation"]["computed"] and real_card["num_samples"] == 200
     assert card["feature_extractor"] == {
         "name": "evaluator",
         "weights_sha256": info["weights_sha256"],
     }
-    assert set(card["versions"]) == {"torch", "torch-fidelity", "torchmetrics", "diffusers"}
+    assert set(card["versions"]) == {"torch", "torch-fidelity", "torchmetrics", "diffusers", "prdc"}
     assert "gaussian window 7" in card["ssim"]
 
 
 def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
-    root, _ = evaluated
+    root, _, _ = evaluated
     record = json.loads((root / "models/vae/mlflow_run.json").read_text())
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     run = mlflow.get_run(record["run_id"])
@@ -179,7 +201,7 @@ def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
 
 
 def test_inception_without_weights_fails_in_one_line(tmp_path, evaluated, tiny_data):
-    root, _ = evaluated
+    root, _, _ = evaluated
     params = evaluate_params(
         tmp_path,
         feature_extractor="inception-v3-compat",
@@ -239,7 +261,7 @@ def test_unlabelled_data_cannot_train_the_evaluator(tmp_path):
 def test_unreachable_tracking_server_stops_evaluation_first(tmp_path, evaluated, tiny_data):
     from tests.integration.processes import free_port
 
-    root, params = evaluated
+    root, params, _ = evaluated
     closed = f"http://127.0.0.1:{free_port()}"
     cmd = [sys.executable, ROOT / "stages/evaluate.py", "--params", params, "--data", tiny_data,
            "--model", root / "models/vae", "--evaluator", root / "evaluator",
@@ -254,11 +276,16 @@ def test_figures_show_what_was_scored(evaluated):
     """The report's pictures: 64 evaluated samples; VAE test inputs above their reconstructions."""
     from PIL import Image
 
-    root, _ = evaluated
+    root, _, _ = evaluated
     for name in ("vae", "real"):  # 64 8×8 tiles, 8 a row, 1 px padding: 73 px, upscaled
         width, height = Image.open(root / f"fig/{name}/samples.png").size
         assert width == height and width % 73 == 0 and width >= 384
     assert not (root / "fig/real/reconstructions.png").exists()
+    assert not (root / "fig/real/nearest.png").exists()  # the floor: no memorisation
+    assert (
+        Image.open(root / "fig/vae/nearest.png").size
+        == Image.open(root / "fig/vae/reconstructions.png").size
+    )  # 16 samples nearest a training image, above it: the same 2×16 grid
     # 16 pairs of 8×8 tiles, 1 px padding: a 145×19 grid (2 rows of 16), upscaled by a whole factor
     width, height = Image.open(root / "fig/vae/reconstructions.png").size
     assert width % 145 == 0 and height * 145 == width * 19

@@ -47,7 +47,7 @@ def test_training_run_is_tracked_on_a_real_server(tmp_path, tiny_data, mlflow_se
     assert run.data.params["gan.z_dim"] == "8" and run.data.params["gan.widths"] == "[16]"
     assert run.data.params["data.image_size"] == "8" and run.data.params["seed"] == "0"
     tags = run.data.tags
-    assert tags["genbench.family"] == "gan" and tags["genbench.dvc_stage"] == "train@gan"
+    assert tags["genbench.family"] == "gan" and tags["genbench.dvc_stage"] == "train@gan-0"
     assert tags["genbench.pipeline_id"] == "test-pipeline"
     assert len(tags["genbench.params_hash"]) == 64 and tags["genbench.git_commit"]
     history = client.get_metric_history(run.info.run_id, "loss_d")

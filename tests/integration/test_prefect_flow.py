@@ -85,12 +85,15 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     logs = api(
         prefect_server,
         "/logs/filter",
-        {"logs": {"task_run_id": {"any_": [runs["train@gan"]["id"]]}}},
+        {"logs": {"task_run_id": {"any_": [runs["train@gan-0"]["id"]]}}},
     )
     text = "\n".join(log["message"] for log in logs)
-    assert "Running stage 'train@gan'" in text and "train@gan: " in text  # DVC's and the stage's
+    assert (
+        "Running stage 'train@gan-0'" in text and "train@gan-0: " in text
+    )  # DVC's and the stage's
     # The MLflow runs of this execution are grouped under the flow run's id
-    assert sorted(name for name, _ in mlflow_runs(project, run_id)) == ["ddpm", "gan", "vae"]
+    named = sorted(name for name, _ in mlflow_runs(project, run_id))
+    assert named == ["compare", "ddpm-seed0", "gan-seed0", "vae-seed0"]
 
 
 def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_server):
@@ -105,6 +108,7 @@ def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_serv
     assert result.stdout.count(": up to date") == len(stages)
 
 
+@pytest.mark.slow
 def test_ephemeral_mode_needs_no_server_even_on_a_busy_machine(project, stages, tmp_path):
     """Issue 17: a fresh PREFECT_HOME makes the temporary server create its database first,
     longer than Prefect's default 20 s startup timeout when every core is busy."""
@@ -136,6 +140,7 @@ def git_status(root) -> str:
     ).stdout
 
 
+@pytest.mark.slow
 def test_served_deployment_has_its_schedule_and_runs(project, stages, prefect_server, tmp_path):
     env = client_env(project, prefect_server)
     serve = start(
@@ -189,6 +194,7 @@ def test_serve_and_deploy_refuse_a_bad_cron_or_no_server(project, prefect_server
     assert missing.returncode == 2 and "PREFECT_API_URL is not set" in missing.stderr
 
 
+@pytest.mark.slow
 def test_work_pool_worker_runs_the_deployment(project, prefect_server, tmp_path):
     env = client_env(project, prefect_server)
     check(
@@ -218,10 +224,10 @@ def test_work_pool_worker_runs_the_deployment(project, prefect_server, tmp_path)
 
 
 def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stages, prefect_server):
-    """Valid params (validate passes), but train@gan reruns and fails at its first check: the
+    """Valid params (validate passes), but train@gan-0 reruns and fails at its first check: the
     MLflow server it is told to log to does not answer."""
     params = (project / "params.yaml").read_text()
-    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan and its downstream must rerun
+    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan-0 and its downstream must rerun
     env = {
         **client_env(project, prefect_server),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
@@ -232,20 +238,21 @@ def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stage
         (project / "params.yaml").write_text(params)
     assert result.returncode == 1
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: stage 'train@gan' failed: error: MLflow tracking server")
+    assert error.startswith("error: stage 'train@gan-0' failed: error: MLflow tracking server")
     assert "MLFLOW_TRACKING_URI" in error
-    blocked = downstream(read_graph(project), "train@gan")
+    blocked = downstream(read_graph(project), "train@gan-0")
     assert blocked and f"not run: {', '.join(blocked)}" in error
     run_id = flow_run_id(result.stderr)
     flow_state = api(prefect_server, f"/flow_runs/{run_id}")["state"]
     assert flow_state["type"] == "FAILED" and "unreachable" in flow_state["message"]
     states = {name: run["state"]["name"] for name, run in task_runs(prefect_server, run_id).items()}
-    assert states["train@gan"] == "Failed"
+    assert states["train@gan-0"] == "Failed"
     assert {states[name] for name in blocked} == {"NotReady"}
-    others = stages - {"train@gan", *blocked}
+    others = stages - {"train@gan-0", *blocked}
     assert {states[name] for name in others} == {"Skipped"}
 
 
+@pytest.mark.slow  # ranking itself: tests/unit/test_pipelines_graph.py
 def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_server):
     commit(project, "tiny run")  # experiments start from the last commit and its dvc.lock
     env = client_env(project, prefect_server)
@@ -265,9 +272,12 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     ).stdout.split()
     assert sorted(listed) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
-        assert mlflow_runs(project, experiment) == [("gan", "FINISHED")]
+        assert sorted(mlflow_runs(project, experiment)) == [
+            ("compare", "FINISHED"),
+            ("gan-seed0", "FINISHED"),
+        ]
         assert f"| {experiment} | ok | {z_dim} |" in result.stdout
-    assert "gan evaluator.fid" in result.stdout
+    assert "ranked by gan val fid: the validation split" in result.stdout
     (artifact,) = api(
         prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["genbench-sweep"]}}}
     )

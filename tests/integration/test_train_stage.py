@@ -42,7 +42,15 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     assert f"train@{model}" in result.stdout
 
 
-@pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
+# vae and ddpm: slow (the same engine code; the GAN alone keeps the default suite short)
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gan",
+        pytest.param("vae", marks=pytest.mark.slow),
+        pytest.param("ddpm", marks=pytest.mark.slow),
+    ],
+)
 def test_killed_and_resumed_run_is_bit_identical(tmp_path, tiny_data, model):
     """SIGKILL after the first checkpoint, rerun: the final weights equal an uninterrupted run's."""
     sections = {model: {"steps": 400, "checkpoint_every": 50}}
@@ -102,7 +110,14 @@ def test_widths_that_do_not_fit_the_image_size_exit_2(tmp_path, tiny_data):
     assert not (tmp_path / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gan",
+        pytest.param("vae", marks=pytest.mark.slow),
+        pytest.param("ddpm", marks=pytest.mark.slow),
+    ],
+)
 def test_ddp_two_cpu_processes(tmp_path, tiny_data, model):
     """torchrun with 2 gloo processes: same global batch, rank 0 alone writes and logs."""
     params = tiny_params(tmp_path, **{model: {"steps": 20, "checkpoint_every": 10}})
@@ -144,6 +159,7 @@ def test_sample_command_is_reproducible(tmp_path, tiny_data):
     assert first == again and first != other
 
 
+@pytest.mark.slow
 def test_sample_command_ddpm_samplers(tmp_path, tiny_data):
     run_train("ddpm", tiny_params(tmp_path), tiny_data, tmp_path)
     model = str(tmp_path / "models" / "ddpm")

@@ -268,18 +268,42 @@ def test_check_points_validates_every_point_against_the_schemas():
         grid.check_points(params, grid.expand(grid.parse_grid(["gan.zdim=8"])))
 
 
-def test_metrics_table_keeps_wanted_leaves_and_marks_gaps():
-    shown = {
-        "../x/metrics/gan.json:evaluator": {"fid": 10.71234, "kid_mean": 0.5, "recall": 0.9},
-        "../x/metrics/gan.json:cost": {"train_seconds": 3.0},
-        "metrics/real.json:evaluator.fid": 1.5,
+def val_point(gan_fid: float, vae_fid: float) -> dict:
+    """What dvc.api.metrics_show gives for one experiment (the parts the sweep reads)."""
+    families = {
+        name: {
+            "evaluator": {"fid": {"mean": fid - 5}},  # test split: never ranked on
+            "val": {"evaluator": {"fid": {"mean": fid, "half": 0.5}, "kid_mean": {"mean": 0.1}}},
+        }
+        for name, fid in (("gan", gan_fid), ("vae", vae_fid))
     }
-    flat = grid.flatten_metrics(shown, ["fid"])
-    assert flat == {"gan evaluator.fid": 10.71234, "real evaluator.fid": 1.5}
-    columns, cells = grid.table([{"experiment": "a", **flat}, {"experiment": "b"}])
-    assert columns == ["experiment", "gan evaluator.fid", "real evaluator.fid"]
-    assert cells == [["a", "10.71", "1.5"], ["b", "-", "-"]]
-    assert grid.markdown(columns, cells).splitlines()[1] == "| --- | --- | --- |"
+    return {  # compare.json read whole by the sweep's task; the runs as metrics_show gives them
+        "metrics/compare.json:": {"families": families, "seeds": [0, 1]},
+        "../x/metrics/runs/gan-0.json:evaluator": {"fid": 1.0},
+    }
+
+
+def test_sweep_table_ranks_on_the_validation_split_only():
+    flat = grid.flatten_metrics(val_point(12.5, 30.0), ["fid"])
+    assert flat == {"gan val fid": 12.5, "vae val fid": 30.0}  # no test-split number
+    rows = [
+        {
+            "experiment": "a",
+            "gan.z_dim": "8",
+            **grid.flatten_metrics(val_point(20.0, 3.0), ["fid"]),
+        },
+        {"experiment": "b", "gan.z_dim": "16", **flat},
+        {"experiment": "c", "gan.z_dim": "32"},  # a failed point: last
+    ]
+    column = grid.rank(rows, ["gan.z_dim"], ["fid"])
+    assert column == "gan val fid" and [r["experiment"] for r in rows] == ["b", "a", "c"]
+    columns, cells = grid.table(rows)
+    assert columns == ["experiment", "gan.z_dim", "gan val fid", "vae val fid"]
+    assert cells[2] == ["c", "32", "-", "-"]
+    assert grid.markdown(columns, cells).splitlines()[1] == "| --- | --- | --- | --- |"
+    higher = [{"x": 1, "gan val recall": 0.2}, {"x": 2, "gan val recall": 0.9}]
+    grid.rank(higher, ["gan.lr_g"], ["recall"])
+    assert [r["x"] for r in higher] == [2, 1]
 
 
 def test_orchestration_section_defaults_and_checks():

@@ -27,13 +27,16 @@ def prepared(tmp_path_factory):
 def test_digits_prepared_shape_split_and_meta(prepared):
     root, _, meta = prepared
     train, train_labels = load_split(root / "prepared", "train")
+    val, val_labels = load_split(root / "prepared", "val")
     test, test_labels = load_split(root / "prepared", "test")
     assert train.dtype == torch.uint8 and tuple(train.shape[1:]) == (1, 16, 16)
-    assert len(train) + len(test) == 1797
+    assert len(train) + len(val) + len(test) == 1797
     assert len(test) == math.ceil(0.25 * 1797)
-    assert meta["counts"] == {"train": len(train), "test": len(test)}
-    # stratified: every class is in both splits in about the same share
+    assert len(val) == math.ceil(0.1 * (1797 - len(test)))  # val comes out of the train share
+    assert meta["counts"] == {"train": len(train), "val": len(val), "test": len(test)}
+    # stratified: every class is in every split in about the same share
     assert torch.bincount(test_labels).min() >= 40
+    assert torch.bincount(val_labels).min() >= 10
     assert set(train_labels.tolist()) == set(range(10))
     assert read_meta(root / "prepared")["sha256"] == meta["sha256"]
     assert meta["split"] == "random" and meta["channels"] == 1 and meta["labelled"]
@@ -112,7 +115,8 @@ def test_rgb_folder_preprocess_keeps_three_channels(tmp_path):
     )
     download(params, tmp_path / "raw")
     meta = preprocess(tmp_path / "raw", tmp_path / "out", params, seed=0)
-    assert meta["shape"]["train"] == [3, 3, 8, 8] and meta["classes"] == ["a"]
+    assert meta["shape"]["train"] == [2, 3, 8, 8] and meta["shape"]["val"] == [1, 3, 8, 8]
+    assert meta["classes"] == ["a"]
 
 
 def test_atomic_dir_replaces_keeps_on_failure_and_is_readable(tmp_path):
@@ -135,3 +139,18 @@ def test_atomic_dir_replaces_keeps_on_failure_and_is_readable(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
+
+
+def test_train_val_test_indices_are_disjoint_and_cover_everything():
+    """Val is carved from the training share: no image is in two splits, none is lost."""
+    import numpy as np
+
+    from genbench.data.preprocess import split_indices
+    from genbench.data.sources import RawDataset
+
+    labels = np.repeat(np.arange(5), 40)
+    raw = RawDataset(np.zeros((200, 2, 2, 1), np.uint8), labels, [str(i) for i in range(5)])
+    train, val, test = split_indices(raw, DataParams(test_fraction=0.2, val_fraction=0.25), 3)
+    assert (len(train), len(val), len(test)) == (120, 40, 40)
+    assert np.array_equal(np.sort(np.concatenate([train, val, test])), np.arange(200))
+    assert np.bincount(labels[val]).tolist() == [8] * 5  # stratified

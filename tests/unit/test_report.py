@@ -11,7 +11,7 @@ from markupsafe import escape
 from genbench.errors import GenbenchError
 from genbench.report.inputs import REAL, committed_at, load_inputs
 from genbench.report.render import write_report
-from tests.report_fixture import HOSTILE, NAMES, write_outputs
+from tests.report_fixture import HOSTILE, NAMES, SEEDS, write_outputs
 
 ODD_FOLDER = 'prepared <b>&"x"'  # a data path with characters HTML must not take as markup
 
@@ -53,44 +53,48 @@ def render(root: Path, previous=None, out="reports") -> tuple[str, str]:
     return page.read_text(), (root / out / "report.md").read_text()
 
 
-def test_table_lists_models_and_marks_the_best_per_column(tmp_path):
+def test_table_shows_mean_and_interval_and_marks_only_a_significant_best(tmp_path):
     metrics = write_outputs(tmp_path)
+    comparison = json.loads((tmp_path / "metrics/compare.json").read_text())
     page, markdown = render(tmp_path)
     rows = Tables()
     rows.feed(page)
     header, *body = rows.tables["metric-table"]
     columns = [text for text, _ in header]
     assert [row[0][0] for row in body] == [*NAMES, "real data"]
-    expected = {
-        "FID": min(NAMES, key=lambda n: metrics[n]["evaluator"]["fid"]),
-        "IS": max(NAMES, key=lambda n: metrics[n]["evaluator"]["is_mean"]),
-        "recall": max(NAMES, key=lambda n: metrics[n]["evaluator"]["recall"]),
-        "sampling ms/img": min(NAMES, key=lambda n: metrics[n]["cost"]["sampling_ms_per_image"]),
-        "diversity SSIM": min(NAMES, key=lambda n: abs(metrics[n]["ssim"]["diversity"] - 0.344)),
-    }
-    for label, winner in expected.items():
-        index = columns.index(label)
-        marked = [row[0][0] for row in body if row[index][1] == "best"]
-        assert marked == [winner], label
-        fid = f"{metrics[winner]['evaluator']['fid']:.2f}"
-        if label == "FID":
-            assert f"| {winner} | **{fid}** |" in markdown
-    # one model has a reconstruction SSIM: nothing to compare, so nothing marked
-    assert not [row for row in body if row[columns.index("recon. SSIM")][1] == "best"]
-    kid = metrics["gan"]["evaluator"]
-    assert f"{kid['kid_mean']:.3f} ± {kid['kid_std']:.3f}" in page
+    fid = comparison["families"]["ddpm"]["evaluator"]["fid"]
+    seeds = [metrics[f"ddpm-{s}"]["evaluator"]["fid"] for s in SEEDS]
+    assert fid["values"] == seeds and fid["n"] == 3
+    text = f"{fid['mean']:.2f} ± {fid['half']:.2f}"
+    assert f"| ddpm | {'**' + text + '**'} |" in markdown.replace(" |", " |")
+    marked = {columns[i]: row[0][0] for row in body for i, c in enumerate(row) if c[1] == "best"}
+    # planted: the DDPM's FID and KID are far lower; every other metric is a tie
+    assert marked == {"FID": "ddpm", "KID": "ddpm"}
     assert f"{metrics[REAL]['evaluator']['fid']:.2f}" in [text for text, _ in body[-1]]
 
 
-def test_headline_and_extractor_are_named(tmp_path):
-    metrics = write_outputs(tmp_path)
+def test_headline_names_a_best_only_when_significant_and_says_tie_otherwise(tmp_path):
+    write_outputs(tmp_path)
+    comparison = json.loads((tmp_path / "metrics/compare.json").read_text())
     page, markdown = render(tmp_path)
-    best = min(NAMES, key=lambda n: metrics[n]["evaluator"]["fid"])
-    gap = metrics[best]["evaluator"]["fid"] - metrics[REAL]["evaluator"]["fid"]
-    line = f"best is **{best}** at {metrics[best]['evaluator']['fid']:.2f}; real-data floor"
-    assert f"**FID**: {line}" in markdown and f"gap {gap:+.2f}" in markdown
+    fid_line = next(line for line in markdown.splitlines() if line.startswith("- **FID**"))
+    assert fid_line.startswith("- **FID**: ddpm ")
+    assert "\\(95% CI, 3 seeds\\): ddpm is best" in fid_line
+    is_line = next(line for line in markdown.splitlines() if line.startswith("- **IS**"))
+    assert "not significant: a tie between" in is_line
+    assert comparison["verdicts"]["is_mean"]["best"] is None
     assert "Feature extractor for FID, KID, IS, precision and recall: <strong>evaluator" in page
     assert page.index("Feature extractor") < page.index('id="metric-table"')
+    budget = Tables()
+    budget.feed(page)
+    assert [row[2][0] for row in budget.tables["budget-table"][1:]] == ["100"] * 3
+
+
+def test_one_seed_gives_no_verdict(tmp_path):
+    write_outputs(tmp_path, seeds=(0,))
+    _, markdown = render(tmp_path)
+    fid_line = next(line for line in markdown.splitlines() if line.startswith("- **FID**"))
+    assert "no verdict: one seed gives no interval" in fid_line and "is best" not in markdown
 
 
 def test_strings_from_data_are_escaped(tmp_path):
@@ -113,7 +117,8 @@ def test_html_is_self_contained_and_markdown_images_exist(tmp_path):
     write_outputs(tmp_path)
     page, markdown = render(tmp_path)
     sources = [line.split('src="')[1].split('"')[0] for line in page.splitlines() if "<img" in line]
-    assert len(sources) == 4 + 1 + 3  # grids (3 models + real), reconstructions, 3 curves
+    # the seed figure, grids (each family's first seed + real), reconstructions, 3 curves
+    assert len(sources) == 1 + 4 + 1 + 3
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "http://" not in page.replace("http://127.0.0.1:5000", "")  # only the MLflow links
     images = [line.split("](<")[1].rstrip(">)") for line in markdown.splitlines() if "![" in line]
@@ -126,58 +131,64 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
 
 
-def commit_outputs(root: Path, seed: int) -> dict:
-    old = write_outputs(root, seed=seed)
+def commit_outputs(root: Path, salt: int) -> dict:
+    old = write_outputs(root, salt=salt)
     git(root, "init", "-q")
     git(root, "add", "metrics")
     git(root, "commit", "-q", "-m", "previous")
     return old
 
 
+def runs(seeds=SEEDS) -> list[str]:
+    return [f"{family}-{seed}" for family in NAMES for seed in seeds]
+
+
 def test_change_since_the_previous_commit(tmp_path):
-    old = commit_outputs(tmp_path, seed=0)
-    new = write_outputs(tmp_path, seed=1)  # other numbers in the workspace
-    previous = committed_at("HEAD", [*NAMES, REAL], tmp_path / "metrics")
-    assert previous.metrics == old and set(previous.cards) == {*NAMES, REAL}
+    old = commit_outputs(tmp_path, salt=0)
+    new = write_outputs(tmp_path, salt=1)  # other numbers in the workspace
+    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
+    assert previous.metrics == old and set(previous.cards) == {*runs(), REAL}
     page, markdown = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
     _, *changes = rows.tables["change-table"]
     found = {(row[0][0], row[1][0]): row[5][0] for row in changes}
-    for name in NAMES:
+    for name in runs():
         was, now = old[name]["evaluator"]["fid"], new[name]["evaluator"]["fid"]
-        assert found[(f"metrics/{name}.json", "evaluator.fid")] == (
+        assert found[(f"metrics/runs/{name}.json", "evaluator.fid")] == (
             "better" if now < was else "worse"
         )
         was, now = old[name]["evaluator"]["recall"], new[name]["evaluator"]["recall"]
-        assert found[(f"metrics/{name}.json", "evaluator.recall")] == (
+        assert found[(f"metrics/runs/{name}.json", "evaluator.recall")] == (
             "better" if now > was else "worse"
         )
-    assert found[("metrics/gan.json", "cost.generator_parameters")] == "changed"
+    assert found[("metrics/runs/gan-0.json", "cost.generator_parameters")] == "changed"
     assert f"Change since HEAD ({previous.commit})" in page
     assert f"dvc metrics diff {previous.commit}" in markdown
 
 
 def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
-    commit_outputs(tmp_path, seed=0)
-    write_outputs(tmp_path, seed=1)
-    card = json.loads((tmp_path / "metrics/ddpm.protocol.json").read_text())
+    commit_outputs(tmp_path, salt=0)
+    write_outputs(tmp_path, salt=1)
+    card = json.loads((tmp_path / "metrics/runs/ddpm-0.protocol.json").read_text())
     card["num_samples"] = 500  # the ddpm's numbers now come from fewer samples
-    (tmp_path / "metrics/ddpm.protocol.json").write_text(json.dumps(card))
-    metrics = json.loads((tmp_path / "metrics/gan.json").read_text())
+    (tmp_path / "metrics/runs/ddpm-0.protocol.json").write_text(json.dumps(card))
+    card = json.loads((tmp_path / "metrics/runs/vae-1.protocol.json").read_text())
+    card["kid"] = {"subset_size": 180}  # another KID rule
+    (tmp_path / "metrics/runs/vae-1.protocol.json").write_text(json.dumps(card))
+    metrics = json.loads((tmp_path / "metrics/runs/gan-0.json").read_text())
     metrics["evaluator"]["is_mean"] = float("nan")
-    (tmp_path / "metrics/gan.json").write_text(json.dumps(metrics))
-    previous = committed_at("HEAD", [*NAMES, REAL], tmp_path / "metrics")
+    (tmp_path / "metrics/runs/gan-0.json").write_text(json.dumps(metrics))
+    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
     page, _ = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
     found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
-    assert found[("metrics/ddpm.json", "evaluator.fid")] == "not comparable"
-    assert found[("metrics/ddpm.json", "cost.train_seconds")] in ("better", "worse")
-    assert found[("metrics/gan.json", "evaluator.is_mean")] == "invalid"
-    assert found[("metrics/vae.json", "evaluator.fid")] in ("better", "worse")
-    table = {row[0][0]: row for row in rows.tables["metric-table"][1:]}
-    assert table["gan"][3] == ("", "")  # no IS shown, and never marked best
+    assert found[("metrics/runs/ddpm-0.json", "evaluator.fid")] == "not comparable"
+    assert found[("metrics/runs/vae-1.json", "evaluator.kid_mean")] == "not comparable"
+    assert found[("metrics/runs/ddpm-0.json", "cost.train_seconds")] in ("better", "worse")
+    assert found[("metrics/runs/gan-0.json", "evaluator.is_mean")] == "invalid"
+    assert found[("metrics/runs/vae-0.json", "evaluator.fid")] in ("better", "worse")
 
 
 def test_no_previous_commit_is_said(tmp_path, monkeypatch):
@@ -188,28 +199,24 @@ def test_no_previous_commit_is_said(tmp_path, monkeypatch):
     assert "No metrics at HEAD to compare with" in page
 
 
-def test_headline_of_a_higher_is_better_metric_and_sparse_outputs(tmp_path):
-    """IS: the highest wins; no classes (unlabelled folder) and no curves still render."""
-    metrics = write_outputs(tmp_path)
+def test_sparse_outputs_still_render(tmp_path):
+    """No classes (unlabelled folder) and a family without curves still render."""
+    write_outputs(tmp_path)
     meta = json.loads((tmp_path / "data/prepared/meta.json").read_text())
     del meta["classes"]
     (tmp_path / "data/prepared/meta.json").write_text(json.dumps(meta))
-    (tmp_path / "models/vae/losses.csv").unlink()
+    (tmp_path / "models/vae-0/losses.csv").unlink()
     page, markdown = render(tmp_path)
-    best = max(NAMES, key=lambda n: metrics[n]["evaluator"]["is_mean"])
-    value, floor = metrics[best]["evaluator"]["is_mean"], metrics[REAL]["evaluator"]["is_mean"]
-    assert f"**IS**: best is **{best}** at {value:.2f}; real-data floor {floor:.2f}" in markdown
-    assert f"gap {value - floor:+.2f}" in markdown
-    assert "classes:" not in page and "vae_curves.png" not in markdown
-    assert "gan_curves.png" in markdown
+    assert "classes:" not in page and "vae-0_curves.png" not in markdown
+    assert "gan-0_curves.png" in markdown
 
 
 def test_missing_metrics_fail_in_one_line_and_keep_the_old_report(tmp_path):
     write_outputs(tmp_path)
     page, _ = render(tmp_path)
-    (tmp_path / "metrics/vae.json").unlink()
+    (tmp_path / "metrics/runs/vae-1.json").unlink()
     with pytest.raises(
-        GenbenchError, match=r"metrics/vae.json is missing; run `dvc repro evaluate@vae`"
+        GenbenchError, match=r"metrics/runs/vae-1.json is missing; run `dvc repro evaluate@vae-1`"
     ):
         render(tmp_path)
     assert (tmp_path / "reports/index.html").read_text() == page
@@ -217,9 +224,9 @@ def test_missing_metrics_fail_in_one_line_and_keep_the_old_report(tmp_path):
 
 def test_two_feature_extractors_are_never_mixed(tmp_path):
     write_outputs(tmp_path)
-    card = json.loads((tmp_path / "metrics/ddpm.protocol.json").read_text())
+    card = json.loads((tmp_path / "metrics/runs/ddpm-2.protocol.json").read_text())
     card["feature_extractor"]["name"] = "inception-v3-compat"
-    (tmp_path / "metrics/ddpm.protocol.json").write_text(json.dumps(card))
-    with pytest.raises(GenbenchError, match="ddpm: inception-v3-compat"):
+    (tmp_path / "metrics/runs/ddpm-2.protocol.json").write_text(json.dumps(card))
+    with pytest.raises(GenbenchError, match="ddpm-2: inception-v3-compat"):
         render(tmp_path)
     assert not (tmp_path / "reports").exists()

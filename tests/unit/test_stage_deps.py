@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from dvc.repo import Repo
 
 from tests.conftest import ROOT
@@ -60,12 +61,24 @@ def modules_under(dep: str) -> set[str]:
     return {dep}
 
 
-@pytest.mark.parametrize("name", sorted(STAGES))
+def one_per_family(names) -> list[str]:
+    """Stage names with one seed per family: every seed's stage imports the same code."""
+    seen, kept = set(), []
+    for name in sorted(names):
+        base, _, key = name.partition("@")
+        if (base, key.rsplit("-", 1)[0]) not in seen:
+            seen.add((base, key.rsplit("-", 1)[0]))
+            kept.append(name)
+    return kept
+
+
+@pytest.mark.parametrize("name", one_per_family(STAGES))
 def test_code_deps_cover_exactly_what_the_stage_imports(name):
     deps = code_deps(STAGES[name])
     stage_file = next(d for d in deps if d.startswith("stages/"))
     base, _, key = name.partition("@")
-    imported = imported_source_files(stage_file, key if base in FAMILY_STAGES else None)
+    family = key.rsplit("-", 1)[0]  # train@gan-0: family gan, seed 0
+    imported = imported_source_files(stage_file, family if base in FAMILY_STAGES else None)
     uncovered = {f for f in imported if not any(f in modules_under(d) for d in deps)}
     assert not uncovered, f"{name} imports files no dep covers: {sorted(uncovered)}"
     for dep in deps:
@@ -74,18 +87,20 @@ def test_code_deps_cover_exactly_what_the_stage_imports(name):
 
 
 def test_one_familys_code_is_a_dep_of_its_own_stages_only():
-    """Editing families/ddpm reruns train@ddpm and evaluate@ddpm (then the report), nothing else."""
+    """Editing families/ddpm reruns train@ddpm-<seed> and evaluate@ddpm-<seed> for every seed
+    (then compare and the report), nothing else."""
+    seeds = yaml.safe_load((ROOT / "params.yaml").read_text())["compare"]["seeds"]
     for family in ("gan", "vae", "ddpm"):
         folder = f"src/genbench/families/{family}"
         having = sorted(n for n, deps in STAGES.items() if folder in deps)
-        assert having == [f"evaluate@{family}", f"train@{family}"]
+        assert having == sorted(f"{s}@{family}-{x}" for s in ("evaluate", "train") for x in seeds)
 
 
 def test_evaluator_floor_and_report_do_not_depend_on_training_or_data_code():
     def touches(name: str, package: str) -> bool:
         return any(d.startswith(package) for d in code_deps(STAGES[name]))
 
-    for name in ("train_evaluator", "evaluate_real", "report"):
+    for name in ("train_evaluator", "evaluate_real", "compare", "report"):
         assert not touches(name, "src/genbench/training"), name
         for family in ("gan", "vae", "ddpm"):  # the registry and the Family type are fine
             assert not touches(name, f"src/genbench/families/{family}"), name

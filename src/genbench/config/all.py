@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.config.base import MISSING, Seed, read_yaml, validate_value
+from genbench.config.compare import CompareParams
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
 from genbench.config.orchestration import OrchestrationParams
@@ -16,6 +17,7 @@ SCHEMAS: dict[str, Any] = {
     "data": DataParams,
     **{name: params_class(name) for name in NAMES},  # each family's section
     "evaluate": EvaluateParams,
+    "compare": CompareParams,
     "orchestration": OrchestrationParams,
 }
 

@@ -18,6 +18,9 @@ class DataParams(Section):
     image_size: int = Field(16, ge=8, le=256)
     # Share of images held out for evaluation, for sources without an official split.
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    # Share of the remaining (training) images held out as the validation split: sweeps and any
+    # model selection rank on it, so the test split is only ever used for the reported numbers.
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     # A directory of images (class subfolders give labels); required when source is `folder`.
     folder: str | None = None
     # `folder` only: the stage fails when more than this share of image files cannot be decoded.

@@ -1,10 +1,14 @@
-"""The `evaluate` section: how generated images are compared with the test split."""
+"""The `evaluate` section: how generated images are compared with the reference split."""
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from genbench.config.base import DEVICE_PATTERN, Section
+
+# `protocol: paper` fixes these keys to the usual protocol of published FIDs on these datasets
+# (Inception features of 50,000 samples against the training split's statistics).
+PAPER_PRESET = {"feature_extractor": "inception-v3-compat", "num_samples": 50_000}
 
 
 class EvaluatorParams(Section):
@@ -19,21 +23,48 @@ class EvaluatorParams(Section):
 class EvaluateParams(Section):
     """Sample count, extractor and metric settings shared by every model's evaluation."""
 
+    # custom: the keys below, scored against the test split; paper: PAPER_PRESET overrides
+    # feature_extractor and num_samples, and the reference is the train split
+    protocol: Literal["custom", "paper"] = "custom"
     num_samples: int = Field(1000, ge=2, le=1_000_000)  # generated (and real-floor) images
     feature_extractor: Literal["evaluator", "inception-v3-compat"] = "evaluator"
     # A local copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth)
     # for machines without internet; None lets torch-fidelity download them.
     inception_weights: str | None = None
-    kid_subset_size: int = Field(1000, ge=2)  # capped at the smaller of the two sets
+    # Capped at half the smaller of the two sets, so that every subset draws both sets afresh
+    # (a subset holding a whole set repeats that set's sampling error in every estimate).
+    kid_subset_size: int = Field(1000, ge=2)
     kid_subsets: int = Field(100, ge=1, le=10_000)
     isc_splits: int = Field(10, ge=1)
-    prc_neighborhood: int = Field(3, ge=1)  # k of the k-NN: below num_samples
+    prc_neighborhood: int = Field(3, ge=1)  # k of the k-NN (precision/recall/density/coverage)
+    # Precision/recall/density/coverage compare sets of one size (recall grows with the generated
+    # set's size): the larger set is subsampled to the smaller one's size, this many times.
+    prc_repeats: int = Field(10, ge=1, le=1000)
+    # At most this many images per side in those sets: prdc holds three n×n distance matrices
+    # (10,000: ~1.2 GB), the set size of Naeem et al. 2020.
+    prc_max_size: int = Field(10_000, ge=2, le=50_000)
+    # A sample is a copy when it is closer to a training image than this percentile of the test
+    # images' distances to their nearest training image (memorisation, extractor features).
+    memorisation_percentile: float = Field(1.0, gt=0.0, lt=100.0)
     # random pairs for the diversity SSIM; all pairs are held in memory at once (10^4 pairs of
     # 64×64 RGB images: ~1 GB of float intermediates)
     ssim_pairs: int = Field(500, ge=1, le=10_000)
     batch_size: int = Field(256, ge=1, le=65_536)  # sampling and feature batches
     device: str = Field("auto", pattern=DEVICE_PATTERN)
     evaluator: EvaluatorParams = Field(default_factory=EvaluatorParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paper_preset(cls, data: Any) -> Any:
+        """protocol: paper overrides the keys it fixes (the card records the values used)."""
+        if isinstance(data, dict) and data.get("protocol") == "paper":
+            return {**data, **PAPER_PRESET}
+        return data
+
+    @property
+    def reference_split(self) -> str:
+        """The split every sample is scored against: the papers' train split, else test."""
+        return "train" if self.protocol == "paper" else "test"
 
     @model_validator(mode="after")
     def _splits_fit(self) -> Self:

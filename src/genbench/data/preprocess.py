@@ -55,32 +55,48 @@ def resize_all(images: np.ndarray | list[np.ndarray], size: int) -> np.ndarray:
     return torch.cat(chunks).contiguous().numpy()
 
 
-def split_indices(raw: RawDataset, params: DataParams, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Official split when the source has one, else a seeded (stratified when labelled) split."""
-    count = len(raw.images)
-    if raw.is_test is not None:
-        return np.flatnonzero(~raw.is_test), np.flatnonzero(raw.is_test)
-    stratify = raw.labels
-    if stratify is not None and (np.bincount(stratify).min(initial=count) < 2):
+def _seeded_split(
+    index: np.ndarray, labels: np.ndarray | None, fraction: float, seed: int, key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) sorted indices: `fraction` of `index` held out, stratified when labelled."""
+    stratify = None if labels is None else labels[index]
+    if stratify is not None and (np.bincount(stratify).min(initial=len(index)) < 2):
         stratify = None  # a class with one image cannot be stratified
     try:
-        train, test = train_test_split(
-            np.arange(count), test_size=params.test_fraction, random_state=seed, stratify=stratify
+        kept, held = train_test_split(
+            index, test_size=fraction, random_state=seed, stratify=stratify
         )
     except ValueError as err:
         raise DataError(
-            f"cannot split {count} images with data.test_fraction = {params.test_fraction}: {err}"
+            f"cannot split {len(index)} images with {key} = {fraction}: {err}"
         ) from None
-    return np.sort(train), np.sort(test)
+    return np.sort(kept), np.sort(held)
+
+
+def split_indices(
+    raw: RawDataset, params: DataParams, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices. Test: the official split when the source has one, else a
+    seeded (stratified when labelled) share. Val: a seeded share of what is left for training,
+    so selection (sweeps) never looks at the test split."""
+    everything = np.arange(len(raw.images))
+    if raw.is_test is not None:
+        rest, test = np.flatnonzero(~raw.is_test), np.flatnonzero(raw.is_test)
+    else:
+        rest, test = _seeded_split(
+            everything, raw.labels, params.test_fraction, seed, "data.test_fraction"
+        )
+    train, val = _seeded_split(rest, raw.labels, params.val_fraction, seed, "data.val_fraction")
+    return train, val, test
 
 
 def preprocess(raw_dir: str | Path, out: str | Path, params: DataParams, seed: int) -> dict:
-    """Read raw_dir, write out/{train,test}_{images,labels}.npy, meta.json, samples.png."""
+    """Read raw_dir, write out/{train,val,test}_{images,labels}.npy, meta.json, samples.png."""
     raw_dir, out = Path(raw_dir), Path(out)
     raw = read_raw(raw_dir, params.source, params.max_bad_fraction)
     images = resize_all(raw.images, params.image_size)
     labels = raw.labels if raw.labels is not None else np.full(len(images), -1, np.int64)
-    train, test = split_indices(raw, params, seed)
+    train, val, test = split_indices(raw, params, seed)
     meta = {
         "source": params.source,
         "image_size": params.image_size,
@@ -90,13 +106,14 @@ def preprocess(raw_dir: str | Path, out: str | Path, params: DataParams, seed: i
         "split": "official" if raw.is_test is not None else "random",
         "seed": seed,
         "test_fraction": None if raw.is_test is not None else params.test_fraction,
+        "val_fraction": params.val_fraction,
         "bad_files": raw.bad_files,
-        "counts": {"train": int(len(train)), "test": int(len(test))},
+        "counts": {"train": int(len(train)), "val": int(len(val)), "test": int(len(test))},
         "shape": {},
         "sha256": {},
     }
     with atomic_dir(out) as tmp:
-        for split, index in (("train", train), ("test", test)):
+        for split, index in (("train", train), ("val", val), ("test", test)):
             meta["sha256"].update(write_split(tmp, split, images[index], labels[index]))
             meta["shape"][split] = list(images[index].shape)
         write_meta(tmp, meta)

@@ -2,7 +2,7 @@
 
 Layout of a prepared folder:
     train_images.npy (N, C, H, W) uint8   train_labels.npy (N,) int64 (-1 when unlabelled)
-    test_images.npy  ...                  test_labels.npy  ...
+    val_images.npy, test_images.npy ...   val_labels.npy, test_labels.npy ...
     meta.json        counts, shape, classes, source, split rule, sha256 of every array file
 """
 
@@ -16,7 +16,7 @@ import torch
 from genbench.errors import DataError
 from genbench.files import sha256_file, write_json
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 META = "meta.json"
 
 

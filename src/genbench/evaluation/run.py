@@ -1,5 +1,5 @@
 """The `evaluate@<name>` and `evaluate_real` stages' work: score one trained model's samples (or
-real train images: the floor) against the test split, write metrics, card and figures."""
+real images: the floor) against the reference split, write metrics, card and figures."""
 
 import json
 from dataclasses import dataclass
@@ -12,10 +12,13 @@ from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
 from genbench.data import load_split, read_meta
 from genbench.device import resolve_device
+from genbench.evaluation.card import protocol_card
 from genbench.evaluation.extractor import prepare_extractor
+from genbench.evaluation.features import FeatureSets
 from genbench.evaluation.scoring import (
     evaluate_images,
-    protocol_card,
+    floor_split,
+    nearest_pairs,
     real_floor_images,
     reconstruction_ssim,
     sample_for_evaluation,
@@ -34,7 +37,7 @@ class Paths:
     evaluator: Path  # trained evaluator folder
     out: Path  # metrics JSON
     card: Path  # protocol card JSON
-    cache: Path  # torch-fidelity's reference-feature cache
+    cache: Path  # features of the prepared splits, per split and extractor
     figures: Path  # the report's figures of what was scored
     model: Path | None = None  # trained model folder; None for the real-data floor
 
@@ -47,25 +50,25 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     if paths.model:  # fail now, not after the work, when the model's tracking server is down
         tracking.check_reachable(tracking.tracking_uri())
     extractor = prepare_extractor(cfg, paths.evaluator, device.type == "cuda")
-    reference, _ = load_split(paths.data, "test")
+    test, _ = load_split(paths.data, "test")  # reconstructions and the real diversity SSIM
+    floor = None if paths.model else floor_split(cfg)
     model, cost = None, None
     if paths.model:
         model = load_model(paths.model, device)
+        seed = model.config["seed"]  # each seed's model samples with its own seed
         generated, cost = sample_for_evaluation(model, paths.model, cfg, seed)
-    else:  # the floor: real train images, as many as a model gets to show
-        generated = real_floor_images(load_split(paths.data, "train")[0], cfg.num_samples, seed)
-    key, cuda = f"test-{meta['sha256']['test_images.npy'][:16]}", device.type == "cuda"
-    results = evaluate_images(generated, reference, cfg, extractor, seed, cuda, paths.cache, key)
-    pairs = _reconstructions(model, reference, cfg.batch_size, results)
+    else:  # the floor: real images outside the reference, as many as a model gets to show
+        generated = real_floor_images(load_split(paths.data, floor)[0], cfg.num_samples, seed)
+    cuda = device.type == "cuda"
+    sets = FeatureSets.open(extractor, paths.data, paths.cache, cuda, cfg.batch_size)
+    results, memo = evaluate_images(generated, test, cfg, sets, seed, memorise=bool(model))
+    pairs = _reconstructions(model, test, cfg.batch_size, results)
     if cost is not None:
         results["cost"] = cost
-    test_sha256 = meta["sha256"]["test_images.npy"]
-    reference_info = {"split": "test", "size": len(reference), "sha256": test_sha256}
     sampler = model.family.sampler_card(model.params) if model else None
-    card = protocol_card(
-        cfg, extractor, len(generated), reference_info, seed, meta["image_size"], sampler
-    )
-    write_figures(paths.figures, generated, pairs)
+    card = protocol_card(cfg, extractor, len(generated), meta, seed, sampler, floor)
+    nearest = None if memo is None else nearest_pairs(generated, _train(paths.data), memo)
+    write_figures(paths.figures, generated, pairs, nearest)
     write_json(paths.out, results)
     write_json(paths.card, card)
     if paths.model:
@@ -74,13 +77,17 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     return extractor.label, results[extractor.label]["fid"]
 
 
+def _train(data: Path) -> torch.Tensor:
+    return load_split(data, "train")[0]
+
+
 def _reconstructions(
-    model: TrainedModel | None, reference: torch.Tensor, batch_size: int, results: dict
+    model: TrainedModel | None, test: torch.Tensor, batch_size: int, results: dict
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """For families that reconstruct: add the test split's reconstruction SSIM to results and
     return (test images, reconstructions) for the figure; else None."""
     if model is None or not model.family.reconstructs:
         return None
-    score, recon = reconstruction_ssim(model.net, reference, batch_size)
+    score, recon = reconstruction_ssim(model.net, test, batch_size)
     results["ssim"]["reconstruction"] = score
-    return reference, recon
+    return test, recon

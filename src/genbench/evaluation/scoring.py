@@ -1,8 +1,7 @@
-"""Scoring images: torch-fidelity metrics and SSIM against a reference split, a model's cost,
-the protocol card that says how every number was made, and the figures of what was scored.
+"""Scoring images: fidelity metrics against the reference (and val) split, memorisation, SSIM,
+a model's cost, and the figures of what was scored (card.py says how every number was made).
 """
 
-import importlib.metadata
 import json
 import time
 from pathlib import Path
@@ -11,11 +10,13 @@ from typing import Any
 import torch
 
 from genbench.config.evaluate import EvaluateParams
-from genbench.evaluation.extractor import Extractor
+from genbench.data import read_meta
+from genbench.evaluation.features import FeatureSets
 from genbench.imaging import grid_image, to_uint8, to_unit_range
-from genbench.layout import RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE, STATS
+from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE, STATS
 from genbench.metrics import ssim
-from genbench.metrics.fidelity import fidelity_metrics
+from genbench.metrics.fidelity import Features, fid, inception_score, kid, kid_subset_size
+from genbench.metrics.neighbours import Memorisation, equal_size_prdc, memorisation
 from genbench.model_dir import TrainedModel, sample_images
 
 # the figures an evaluation writes for the report
@@ -25,68 +26,61 @@ FIGURE_WIDTH = 768  # px at least: tiny images upscaled (nearest) to be seen
 
 def evaluate_images(
     generated: torch.Tensor,
-    reference: torch.Tensor,
+    test: torch.Tensor,
     cfg: EvaluateParams,
-    extractor: Extractor,
+    sets: FeatureSets,
     seed: int,
-    cuda: bool,
-    cache_root: Path,
-    reference_key: str,
-) -> dict[str, Any]:
-    """Fidelity metrics (grouped under the extractor's name) and the diversity SSIMs."""
-    fidelity = fidelity_metrics(
-        generated,
-        reference,
-        extractor.fidelity_name,
-        cuda=cuda,
-        seed=seed,
-        kid_subset_size=cfg.kid_subset_size,
-        kid_subsets=cfg.kid_subsets,
-        isc_splits=cfg.isc_splits,
-        prc_neighborhood=cfg.prc_neighborhood,
-        batch_size=cfg.batch_size,
-        weights_path=extractor.weights_path,
-        cache_root=cache_root,
-        reference_cache_name=f"genbench-{reference_key}-{extractor.weights_sha256[:16]}",
-    )
+    memorise: bool,
+) -> tuple[dict[str, Any], Memorisation | None]:
+    """Every number of one evaluation, from one feature extraction per image set: fidelity
+    against the reference split (grouped under the extractor's name), FID/KID against the val
+    split when the data has one, memorisation (`memorise`: not for real train images, whose
+    nearest training image is themselves), and the diversity SSIMs (test: uint8 test images).
+    """
+    label, features = sets.extractor.label, sets.of_images(generated)
+    results: dict[str, Any] = {
+        label: fidelity_scores(features, sets.of_split(cfg.reference_split), cfg, seed)
+    }
+    if "val" in read_meta(sets.data)["counts"]:  # sweeps rank on it; test stays for the report
+        results["val"] = {label: kid_and_fid(features, sets.of_split("val"), cfg, seed)}
+    memo = None
+    if memorise:
+        pool, held_out = sets.of_split("train").features, sets.of_split("test").features
+        memo = memorisation(features.features, held_out, pool, cfg.memorisation_percentile)
+        results["memorisation"] = {label: memo.numbers()}
     rng = torch.Generator().manual_seed(seed)
-    similarity = {
+    results["ssim"] = {
         "diversity": ssim.diversity_ssim(generated, cfg.ssim_pairs, rng),
-        "diversity_real": ssim.diversity_ssim(reference, cfg.ssim_pairs, rng),
+        "diversity_real": ssim.diversity_ssim(test, cfg.ssim_pairs, rng),
     }
-    return {extractor.label: fidelity, "ssim": similarity}
+    return results, memo
 
 
-def protocol_card(
-    cfg: EvaluateParams,
-    extractor: Extractor,
-    generated_count: int,
-    reference: dict,
-    seed: int,
-    image_size: int,
-    sampler: dict | None,
-) -> dict[str, Any]:
-    """Everything needed to reproduce (or refuse to compare) the numbers."""
-    versions = {
-        pkg: importlib.metadata.version(pkg)
-        for pkg in ("torch", "torch-fidelity", "torchmetrics", "diffusers")
-    }
+def kid_and_fid(
+    generated: Features, reference: Features, cfg: EvaluateParams, seed: int
+) -> dict[str, float]:
+    """FID and KID (subsets of at most half the smaller set) of two feature sets."""
+    size = kid_subset_size(cfg.kid_subset_size, len(generated), len(reference))
+    found = kid(generated, reference, size, cfg.kid_subsets, seed)
+    return {"fid": fid(generated, reference), **found}
+
+
+def fidelity_scores(
+    generated: Features, reference: Features, cfg: EvaluateParams, seed: int
+) -> dict[str, float]:
+    """FID, KID, IS, and precision/recall/density/coverage on equal-size sets (mean ± std)."""
+    prdc = equal_size_prdc(
+        generated.features,
+        reference.features,
+        cfg.prc_neighborhood,
+        cfg.prc_repeats,
+        seed,
+        cfg.prc_max_size,
+    )
     return {
-        "num_samples": generated_count,
-        "reference": reference,
-        "feature_extractor": {"name": extractor.label, "weights_sha256": extractor.weights_sha256},
-        "resize": extractor.resize,
-        "seeds": {"sampling": seed, "kid_subsets_and_ssim_pairs": seed},
-        "sampler": sampler,
-        "kid": {
-            "subset_size": min(cfg.kid_subset_size, generated_count, reference["size"]),
-            "subsets": cfg.kid_subsets,
-        },
-        "isc_splits": cfg.isc_splits,
-        "prc_neighborhood": cfg.prc_neighborhood,
-        "ssim": ssim.describe(image_size),
-        "ssim_pairs": cfg.ssim_pairs,
-        "versions": versions,
+        **kid_and_fid(generated, reference, cfg, seed),
+        **inception_score(generated, cfg.isc_splits, seed),
+        **prdc,
     }
 
 
@@ -106,7 +100,11 @@ def sample_for_evaluation(
         "generator_parameters": sum(p.numel() for p in model.net.parameters()),
         "train_seconds": stats["wall_seconds"],
         "train_images_per_second": stats["images_per_second"],
+        "train_steps": stats["steps"],
+        "train_images": stats["steps"] * stats["batch_size"],
     }
+    if "train_flops" in stats:  # models trained before budgets were counted have none
+        cost["train_flops"] = stats["train_flops"]
     return images, cost
 
 
@@ -126,18 +124,35 @@ def reconstruction_ssim(
 
 
 def write_figures(
-    folder: Path, samples: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor] | None
+    folder: Path,
+    samples: torch.Tensor,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None,
+    nearest: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> None:
-    """The report's pictures of what was scored: a grid of the first evaluated samples and, for
-    models that reconstruct, test images (top row) above their reconstructions (bottom row).
+    """The report's pictures of what was scored: a grid of the first evaluated samples; for
+    models that reconstruct, test images (top row) above their reconstructions (bottom row);
+    for models, the samples nearest a training image (top) above that image (bottom).
     """
     folder.mkdir(parents=True, exist_ok=True)
     grid_image(samples[:FIGURE_SAMPLES], min_width=FIGURE_WIDTH // 2).save(folder / SAMPLES_FIGURE)
-    if pairs is not None:
-        inputs, outputs = (images[:RECONSTRUCTION_PAIRS] for images in pairs)
-        pictures = torch.cat([inputs, outputs])  # 2 rows: inputs above their reconstructions
-        grid = grid_image(pictures, nrow=len(inputs), min_width=FIGURE_WIDTH)
-        grid.save(folder / RECONSTRUCTIONS_FIGURE)
+    for name, found in ((RECONSTRUCTIONS_FIGURE, pairs), (NEAREST_FIGURE, nearest)):
+        if found is not None:
+            top, bottom = (images[:RECONSTRUCTION_PAIRS] for images in found)
+            pictures = torch.cat([top, bottom])  # 2 rows: each image above its partner
+            grid_image(pictures, nrow=len(top), min_width=FIGURE_WIDTH).save(folder / name)
+
+
+def nearest_pairs(
+    samples: torch.Tensor, train: torch.Tensor, memo: Memorisation
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the samples closest to a training image, closest first; those training images)."""
+    order = memo.distances.argsort()[:RECONSTRUCTION_PAIRS]
+    return samples[order], train[memo.neighbours[order]]
+
+
+def floor_split(cfg: EvaluateParams) -> str:
+    """Where the real-data floor's images come from: the split the reference is not."""
+    return "test" if cfg.reference_split == "train" else "train"
 
 
 def real_floor_images(train: torch.Tensor, count: int, seed: int) -> torch.Tensor:

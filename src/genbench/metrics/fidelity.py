@@ -1,10 +1,20 @@
-"""FID, KID, IS and precision/recall through torch-fidelity, on uint8 image tensors."""
+"""FID, KID and IS through torch-fidelity, computed from features extracted once per image set.
 
-from pathlib import Path
+Features come from `extract_features` (a torch-fidelity extractor run over uint8 images); every
+metric below takes those features, so one extraction serves FID, KID, IS, precision/recall,
+density/coverage and memorisation, against any number of reference splits.
+"""
+
+from dataclasses import dataclass
 
 import torch
-import torch_fidelity
 from torch.utils.data import Dataset
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
 
 class ImageSet(Dataset):
@@ -25,56 +35,88 @@ class ImageSet(Dataset):
         return image.expand(3, -1, -1) if image.shape[0] == 1 else image  # gray -> 3 channels
 
 
-def fidelity_metrics(
-    generated: torch.Tensor,
-    reference: torch.Tensor,
-    extractor: str,
-    *,
-    cuda: bool,
-    seed: int,
-    kid_subset_size: int,
-    kid_subsets: int,
-    isc_splits: int,
-    prc_neighborhood: int,
-    batch_size: int,
-    weights_path: str | None = None,
-    cache_root: str | Path | None = None,
-    reference_cache_name: str | None = None,
-) -> dict[str, float]:
-    """FID, KID (mean, std), IS (mean, std), precision and recall of `generated` vs `reference`.
+@dataclass(frozen=True)
+class Features:
+    """One image set as the extractor sees it."""
 
-    IS is a property of `generated` alone. The reference's features are cached under
-    reference_cache_name when one is given (it must identify the split, data and extractor).
+    features: torch.Tensor  # (N, D) float32: FID/KID/precision-recall/memorisation layer
+    logits: torch.Tensor  # (N, K) float32: the IS layer
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def subset(self, index: torch.Tensor) -> "Features":
+        return Features(self.features[index], self.logits[index])
+
+
+def open_extractor(name: str, cuda: bool, weights_path: str | None = None) -> FeatureExtractorBase:
+    """A torch-fidelity extractor (registered name) giving the FID and the IS layers."""
+    cls = FEATURE_EXTRACTORS_REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"feature extractor {name!r} is not registered with torch-fidelity")
+    layers = [cls.get_default_feature_layer_for_metric(m) for m in ("fid", "isc")]
+    return create_feature_extractor(
+        name, layers, cuda=cuda, feature_extractor_weights_path=weights_path, verbose=False
+    )
+
+
+def extract_features(
+    images: torch.Tensor, extractor: FeatureExtractorBase, cuda: bool, batch_size: int
+) -> Features:
+    """Run the extractor once over uint8 (N, 1|3, H, W) images."""
+    found = get_featuresdict_from_dataset(
+        ImageSet(images), extractor, batch_size, cuda, save_cpu_ram=True, verbose=False
+    )
+    fid_layer, isc_layer = extractor.features_list
+    return Features(found[fid_layer].float().cpu(), found[isc_layer].float().cpu())
+
+
+def kid_subset_size(requested: int, size_a: int, size_b: int) -> int:
+    """KID's subset size: at most half the smaller set, so subsets differ on both sides.
+
+    With a subset as large as a whole set, every subset reuses that set and its own sampling
+    error enters every estimate alike: the mean is off by it and the spread across subsets misses
+    it (the digits' real floor read -0.11 ± 0.04 that way).
     """
-    subset = min(kid_subset_size, len(generated), len(reference))
-    raw = torch_fidelity.calculate_metrics(
-        input1=ImageSet(generated),
-        input2=ImageSet(reference),
-        cuda=cuda,
-        fid=True,
-        kid=True,
-        isc=True,
-        prc=True,
-        feature_extractor=extractor,
-        feature_extractor_weights_path=weights_path,
-        kid_subset_size=subset,
-        kid_subsets=kid_subsets,
-        isc_splits=isc_splits,
-        prc_neighborhood=prc_neighborhood,
-        batch_size=batch_size,
+    size = min(requested, size_a // 2, size_b // 2)
+    if size < 2:
+        raise ValueError(
+            f"KID needs at least 4 images per set (subsets of 2 from half of each), "
+            f"got {size_a} and {size_b}"
+        )
+    return size
+
+
+def fid(generated: Features, reference: Features) -> float:
+    """Fréchet distance of the two sets' feature Gaussians (Heusel et al. 2017, eq. 6)."""
+    stats = [fid_features_to_statistics(f.features.double()) for f in (generated, reference)]
+    return float(fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"])
+
+
+def kid(
+    generated: Features, reference: Features, subset_size: int, subsets: int, seed: int
+) -> dict[str, float]:
+    """KID (Binkowski et al. 2018): mean and standard deviation of the unbiased MMD² with the
+    kernel (x·y / d + 1)^3 over `subsets` random pairs of subsets (each drawn without
+    replacement within its set), torch-fidelity's defaults."""
+    raw = kid_features_to_metric(
+        generated.features,
+        reference.features,
+        kid_subsets=subsets,
+        kid_subset_size=subset_size,
         rng_seed=seed,
-        save_cpu_ram=True,
-        cache=reference_cache_name is not None,
-        cache_root=None if cache_root is None else str(cache_root),
-        input2_cache_name=reference_cache_name,
         verbose=False,
     )
     return {
-        "fid": float(raw["frechet_inception_distance"]),
         "kid_mean": float(raw["kernel_inception_distance_mean"]),
         "kid_std": float(raw["kernel_inception_distance_std"]),
+    }
+
+
+def inception_score(generated: Features, splits: int, seed: int) -> dict[str, float]:
+    """IS (Salimans et al. 2016) of the generated set alone: mean and std over `splits` chunks."""
+    raw = isc_features_to_metric(generated.logits, splits=splits, shuffle=True, rng_seed=seed)
+    return {
         "is_mean": float(raw["inception_score_mean"]),
         "is_std": float(raw["inception_score_std"]),
-        "precision": float(raw["precision"]),
-        "recall": float(raw["recall"]),
     }

@@ -52,3 +52,48 @@ def curves_png(path: Path, title: str) -> bytes | None:
 def data_uri(png: bytes) -> str:
     """A PNG as a `data:` URI, so the HTML opens from disk with no other file and no network."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def seeds_png(panels: list[dict]) -> bytes | None:
+    """One panel per metric: every seed's value as a dot per family, the mean with its t
+    interval as a bar beside them, and the real-data floor as a dashed line.
+
+    panels: [{"title": str, "floor": float | None, "families": {name: {"values": [...],
+    "mean": float, "ci_low": float | None, "ci_high": float | None}}}].
+    """
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        names = list(panel["families"])
+        for x, name in enumerate(names):
+            found = panel["families"][name]
+            values = found["values"]
+            spread = [x - 0.12 + 0.24 * i / max(1, len(values) - 1) for i in range(len(values))]
+            ax.scatter(spread, values, s=14, color="#1f77b4", zorder=3)
+            if found.get("ci_low") is not None:
+                low, high = found["mean"] - found["ci_low"], found["ci_high"] - found["mean"]
+                ax.errorbar(
+                    x + 0.3,
+                    found["mean"],
+                    yerr=[[low], [high]],
+                    fmt="o",
+                    color="#d62728",
+                    markersize=4,
+                    capsize=3,
+                    zorder=2,
+                )
+        if panel.get("floor") is not None:
+            ax.axhline(panel["floor"], color="#555", linestyle="--", linewidth=1, label="real")
+            ax.legend(fontsize=7, loc="best")
+        ax.set_xticks(range(len(names)), names, fontsize=9)
+        ax.set_xlim(-0.5, len(names) - 0.3)
+        ax.set_title(panel["title"], fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("every seed (dots), mean and confidence interval (red)", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()

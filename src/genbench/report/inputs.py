@@ -1,5 +1,6 @@
-"""What a report is made of, read from the pipeline's outputs: each model's metrics, protocol
-card, training config, MLflow run, loss curves and figures, plus the real-data floor.
+"""What a report is made of, read from the pipeline's outputs: the comparison over seeds
+(metrics/compare.json), each trained model's (family and seed) metrics, protocol card, training
+config, MLflow run, loss curves and figures, plus the real-data floor.
 """
 
 import json
@@ -12,11 +13,14 @@ from genbench.layout import CONFIG, CURVES, RUN
 from genbench.system import git
 
 REAL = "real"  # the floor's name in metrics/ and figures/
+RUNS = "runs"  # metrics/runs/<family>-<seed>.json: one file per trained model
+COMPARE = "compare.json"  # metrics/compare.json: the compare stage's aggregates and verdicts
 
 
 @dataclass(frozen=True)
 class Result:
-    """One evaluated model (or the real-data floor, with no config, run or curves)."""
+    """One evaluated model, `<family>-<seed>` (or the real-data floor, with no config, run or
+    curves)."""
 
     name: str
     metrics: dict[str, Any]  # metrics/<name>.json: {extractor: {...}, "ssim": {...}, "cost": {...}}
@@ -38,11 +42,21 @@ class Previous:
 
 @dataclass(frozen=True)
 class ReportInputs:
-    models: list[Result]
+    families: list[str]
+    comparison: dict[str, Any]  # metrics/compare.json
+    models: list[Result]  # every family's runs, seed by seed
     real: Result
     dataset: dict[str, Any]  # data/prepared/meta.json (+ "path")
     previous: Previous | None  # None: no git repository or no such revision
     previous_rev: str = "HEAD"
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.comparison["seeds"])
+
+    def runs_of(self, family: str) -> list[Result]:
+        """A family's runs in seed order."""
+        return [r for r in self.models if (r.config or {}).get("family") == family]
 
     @property
     def extractor(self) -> str:
@@ -61,10 +75,12 @@ def read_json(path: Path, how_to_make: str) -> dict[str, Any]:
 
 
 def load_result(name: str, metrics_dir: Path, figures_dir: Path, model_dir: Path | None) -> Result:
-    """Read one model's outputs (model_dir None: the real-data floor)."""
+    """Read one model's outputs (model_dir None: the real-data floor, in metrics_dir itself;
+    a model's metrics are in metrics_dir/runs)."""
     stage = f"dvc repro {'evaluate_real' if model_dir is None else f'evaluate@{name}'}"
-    metrics = read_json(metrics_dir / f"{name}.json", stage)
-    card = read_json(metrics_dir / f"{name}.protocol.json", stage)
+    where = metrics_dir if model_dir is None else metrics_dir / RUNS
+    metrics = read_json(where / f"{name}.json", stage)
+    card = read_json(where / f"{name}.protocol.json", stage)
     figures = {path.name: path for path in sorted((figures_dir / name).glob("*.png"))}
     if model_dir is None:
         return Result(name, metrics, card, figures=figures)
@@ -103,11 +119,21 @@ def load_inputs(
     previous_rev: str = "HEAD",
 ) -> ReportInputs:
     """Everything the report shows, read and checked before anything is rendered."""
-    models = [load_result(n, metrics_dir, figures_dir, models_dir / n) for n in names]
+    comparison = read_json(metrics_dir / COMPARE, "dvc repro compare")
+    missing = [n for n in names if n not in comparison.get("families", {})]
+    if missing:
+        raise GenbenchError(f"{metrics_dir / COMPARE} has no {missing[0]}; run `dvc repro compare`")
+    runs = [f"{n}-{seed}" for n in names for seed in comparison["seeds"]]
+    models = [load_result(r, metrics_dir, figures_dir, models_dir / r) for r in runs]
     real = load_result(REAL, metrics_dir, figures_dir, None)
     dataset = {**read_json(data_dir / "meta.json", "dvc repro preprocess"), "path": str(data_dir)}
     extractor_of([*models, real])  # fail now, before rendering, when extractors differ
-    return ReportInputs(models, real, dataset, previous, previous_rev)
+    return ReportInputs(list(names), comparison, models, real, dataset, previous, previous_rev)
+
+
+def metrics_file(name: str) -> str:
+    """Where a result's metrics live under metrics/: runs/<family>-<seed>.json or real.json."""
+    return f"{name}.json" if name == REAL else f"{RUNS}/{name}.json"
 
 
 def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | None:
@@ -125,11 +151,13 @@ def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | No
         return None
     if found.returncode != 0:
         return None
-    files = {"metrics": "{}.json", "cards": "{}.protocol.json"}
-    committed: dict[str, dict[str, dict]] = {kind: {} for kind in files}
-    for kind, pattern in files.items():
+    committed: dict[str, dict[str, dict]] = {"metrics": {}, "cards": {}}
+    for kind in committed:
         for name in names:
-            shown = git("show", f"{rev}:./{pattern.format(name)}", cwd=where)
+            file = metrics_file(name)
+            if kind == "cards":
+                file = file.removesuffix(".json") + ".protocol.json"
+            shown = git("show", f"{rev}:./{file}", cwd=where)
             try:
                 if shown.returncode == 0:
                     committed[kind][name] = json.loads(shown.stdout)

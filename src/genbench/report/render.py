@@ -12,10 +12,18 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from genbench.files import atomic_dir, flatten
-from genbench.layout import RECONSTRUCTIONS_FIGURE
-from genbench.report.figures import curves_png, data_uri
+from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE
+from genbench.report.figures import curves_png, data_uri, seeds_png
 from genbench.report.inputs import ReportInputs, Result
-from genbench.report.table import changes, headline, table
+from genbench.report.table import (
+    COLUMNS,
+    aggregate,
+    budget_rows,
+    changes,
+    headline,
+    real_value,
+    table,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML, MARKDOWN, IMAGES = "index.html", "report.md", "images"
@@ -23,8 +31,8 @@ EXTRACTOR_NOTES = {
     "evaluator": "An offline classifier trained on this dataset's own labels: these FIDs rank the"
     " models here; they are not the Inception FIDs papers report.",
     "inception-v3-compat": "Inception v3 as in the FID paper (torch-fidelity's"
-    " TensorFlow-compatible port): comparable with published FIDs at the same sample count"
-    " and reference set.",
+    " TensorFlow-compatible port): comparable with published FIDs only under the same protocol"
+    " (the `paper` preset: 50,000 samples against the training set's statistics).",
 }
 
 
@@ -69,6 +77,8 @@ def caption(result: Result, file: str, real: bool) -> str:
     """What a figure shows: which images, and for the DDPM which sampler drew them."""
     if file == RECONSTRUCTIONS_FIGURE:
         return f"{result.name}: test images (top) and their reconstructions (bottom)"
+    if file == NEAREST_FIGURE:
+        return f"{result.name}: the samples closest to a training image (top), above that image"
     if real:
         return "real data: train images, scored as the floor"
     sampler = result.card.get("sampler")
@@ -81,9 +91,15 @@ def caption(result: Result, file: str, real: bool) -> str:
 
 
 def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
-    """Sample grids (models beside real images), reconstructions and curves, as image entries."""
-    shown: dict[str, list] = {"grids": [], "reconstructions": [], "curves": []}
-    for result in [*inputs.models, inputs.real]:
+    """The seed figure, then sample grids (each family's first seed beside real images),
+    reconstructions and training curves (first seed), as image entries."""
+    shown: dict[str, list] = {"seeds": [], "grids": [], "reconstructions": [], "curves": []}
+    if png := seeds_png(seed_panels(inputs)):
+        seeds = len(inputs.seeds)
+        text = f"every seed's value per family, with the mean and its interval ({seeds} seeds)"
+        shown["seeds"].append(image(images, "seeds.png", png, text))
+    first = [runs[0] for f in inputs.families if (runs := inputs.runs_of(f))]
+    for result in [*first, inputs.real]:
         for file, path in result.figures.items():
             text = caption(result, file, result is inputs.real)
             entry = image(images, f"{result.name}_{file}", path.read_bytes(), text)
@@ -92,6 +108,18 @@ def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
             text = f"{result.name}: training curves"
             shown["curves"].append(image(images, f"{result.name}_curves.png", png, text))
     return shown
+
+
+def seed_panels(inputs: ReportInputs) -> list[dict]:
+    """The seed figure's data: per metric with a verdict, each family's seeds and interval."""
+    panels = []
+    for column in COLUMNS:
+        if column.verdict not in inputs.comparison["verdicts"] or column.better == "near_real":
+            continue
+        families = {f: found for f in inputs.families if (found := aggregate(inputs, f, column))}
+        floor = real_value(inputs, column)
+        panels.append({"title": column.label, "floor": floor, "families": families})
+    return panels
 
 
 def model_details(result: Result) -> dict[str, Any]:
@@ -124,7 +152,11 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
     images: dict[str, bytes] = {}
     extractor_card = inputs.real.card.get("feature_extractor", {})
     return {
-        "models": [r.name for r in inputs.models],
+        "models": inputs.families,
+        "seeds": inputs.seeds,
+        "confidence": round(100 * inputs.comparison["confidence"]),
+        "test": inputs.comparison.get("test", ""),
+        "budget": budget_rows(inputs),
         "extractor": inputs.extractor,
         "extractor_note": EXTRACTOR_NOTES.get(inputs.extractor, ""),
         "extractor_sha256": extractor_card.get("weights_sha256", ""),

@@ -1,5 +1,6 @@
 """The `report` stage's work: read every model's outputs, render reports/, log it to MLflow."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from genbench.report.render import write_report
 class ReportPaths:
     """The folders a report reads (given by dvc.yaml) and the one it writes."""
 
-    metrics: Path  # <name>.json and <name>.protocol.json
+    metrics: Path  # compare.json, real.json, runs/<family>-<seed>.json and their cards
     models: Path  # the trained model folders
     figures: Path  # the evaluation figures
     data: Path  # prepared data (its meta.json)
@@ -26,10 +27,12 @@ def run_report(
 
     The report needs no tracking store: it is rendered first, then logged where it can be.
     """
-    previous = committed_at(previous_rev, [*names, REAL], paths.metrics)
     inputs = load_inputs(
-        names, paths.metrics, paths.models, paths.figures, paths.data, previous, previous_rev
+        names, paths.metrics, paths.models, paths.figures, paths.data, None, previous_rev
     )
+    runs = [r.name for r in inputs.models]
+    previous = committed_at(previous_rev, [*runs, REAL], paths.metrics)
+    inputs = dataclasses.replace(inputs, previous=previous)
     page = write_report(inputs, paths.out)
     # one folder per pipeline execution, so a sweep's reports do not overwrite each other
     where = f"report/{tracking.pipeline_id(params_file)}"

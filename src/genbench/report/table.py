@@ -1,5 +1,6 @@
-"""The numbers of the report: the metric table (best per column), the headline against the
-real-data floor, and the change of every metric since the previous commit.
+"""The numbers of the report: the metric table (each family's mean ± confidence interval over
+its seeds; the best marked only where the compare stage found it significantly best), the
+verdict per metric, and the change of every metric since the previous commit.
 """
 
 import math
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench.files import flatten
-from genbench.report.inputs import ReportInputs, Result
+from genbench.report.inputs import ReportInputs, metrics_file
 
 LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
 EXTRACTOR = "@extractor"  # stands for the metrics group named after the feature extractor
@@ -21,8 +22,8 @@ class Column:
     metric: str
     better: str
     digits: int = 3
-    std: str | None = None  # the metric of the same group holding its standard deviation
     unit: str = ""
+    verdict: str | None = None  # the compare stage's verdict for this column, if it gives one
 
     @property
     def quality(self) -> bool:
@@ -31,18 +32,24 @@ class Column:
 
 
 COLUMNS = (
-    Column("fid", "FID", EXTRACTOR, "fid", LOWER, 2),
-    Column("kid", "KID", EXTRACTOR, "kid_mean", LOWER, 3, std="kid_std"),
-    Column("is", "IS", EXTRACTOR, "is_mean", HIGHER, 2, std="is_std"),
-    Column("precision", "precision", EXTRACTOR, "precision", HIGHER),
-    Column("recall", "recall", EXTRACTOR, "recall", HIGHER),
+    Column("fid", "FID", EXTRACTOR, "fid", LOWER, 2, verdict="fid"),
+    Column("kid", "KID", EXTRACTOR, "kid_mean", LOWER, 3, verdict="kid_mean"),
+    Column("is", "IS", EXTRACTOR, "is_mean", HIGHER, 2, verdict="is_mean"),
+    Column("precision", "precision", EXTRACTOR, "precision", HIGHER, verdict="precision"),
+    Column("recall", "recall", EXTRACTOR, "recall", HIGHER, verdict="recall"),
+    Column("density", "density", EXTRACTOR, "density", HIGHER, verdict="density"),
+    Column("coverage", "coverage", EXTRACTOR, "coverage", HIGHER, verdict="coverage"),
     Column("reconstruction", "recon. SSIM", "ssim", "reconstruction", HIGHER),
-    Column("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL),
+    Column("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL, verdict="diversity_gap"),
+    Column("copy_rate", "copy rate", "memorisation", "copy_rate", LOWER),
     Column("parameters", "parameters", "cost", "parameters", LOWER, 0),
+    Column("train_steps", "train steps", "cost", "train_steps", LOWER, 0),
+    Column("train_flops", "train FLOPs", "cost", "train_flops", LOWER, 0),
     Column("train_seconds", "train time", "cost", "train_seconds", LOWER, 1, unit=" s"),
-    Column("train_ips", "train img/s", "cost", "train_images_per_second", HIGHER, 0),
     Column("sampling", "sampling ms/img", "cost", "sampling_ms_per_image", LOWER, 3),
 )
+
+TRAIN_SECONDS = next(c for c in COLUMNS if c.key == "train_seconds")
 
 
 @dataclass(frozen=True)
@@ -55,106 +62,145 @@ def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def metric(result: Result, column: Column, extractor: str) -> float | None:
-    """A column's value for one result; None when missing or not a finite number (NaN)."""
-    group = extractor if column.group == EXTRACTOR else column.group
-    value = result.metrics.get(group, {}).get(column.metric)
-    return float(value) if finite(value) else None
-
-
 def fmt(value: float | None, digits: int, unit: str = "") -> str:
     if value is None:
         return ""
     return f"{value:,.0f}{unit}" if digits == 0 else f"{value:.{digits}f}{unit}"
 
 
-def cell_text(result: Result, column: Column, extractor: str) -> str:
-    value = metric(result, column, extractor)
-    if value is None:
-        return ""
-    if column.metric == "parameters":
-        generator = result.metrics.get("cost", {}).get("generator_parameters")
-        sampled = f" (G {count(generator)})" if generator not in (None, value) else ""
-        return count(value) + sampled  # the GAN's discriminator is not sampled
-    text = fmt(value, column.digits, column.unit)
-    if column.std:
-        std = result.metrics.get(extractor, {}).get(column.std)
-        text += f" ± {fmt(std, column.digits)}" if finite(std) else ""
-    if column.better == NEAR_REAL:
-        text += f" (real {fmt(real_diversity(result), column.digits)})"
-    return text
-
-
 def count(value: float) -> str:
-    """A parameter count, short: 1.11M, 398k, 950."""
+    """A count, short: 1.11M, 398k, 950; 3.0e+12 for FLOPs-sized numbers."""
+    if value >= 1e9:
+        return f"{value:.2e}"
     if value >= 1e6:
         return f"{value / 1e6:.2f}M"
     return f"{value / 1e3:.0f}k" if value >= 1e4 else f"{value:.0f}"
 
 
-def real_diversity(result: Result) -> float | None:
-    """Diversity SSIM of the real test images, measured beside each model's."""
-    return result.metrics.get("ssim", {}).get("diversity_real")
+def path_of(column: Column, extractor: str) -> list[str]:
+    """Where a column's value sits in a metrics file (memorisation is kept per extractor)."""
+    if column.group == EXTRACTOR:
+        return [extractor, column.metric]
+    if column.group == "memorisation":
+        return ["memorisation", extractor, column.metric]
+    return [column.group, column.metric]
 
 
-def score(value: float, column: Column, result: Result) -> float:
-    """Smaller is better: the quantity compared to find each column's best."""
-    if column.better == LOWER:
-        return value
-    if column.better == HIGHER:
-        return -value
-    return abs(value - (real_diversity(result) or 0.0))
+def lookup(values: dict, path: list[str]) -> Any:
+    for key in path:
+        values = values.get(key, {}) if isinstance(values, dict) else {}
+    return values
 
 
-def best_of(inputs: ReportInputs, column: Column) -> tuple[Result, float] | None:
-    """The model that does best on a column and its value (ties: the first listed)."""
-    found = [
-        (r, v) for r in inputs.models if (v := metric(r, column, inputs.extractor)) is not None
-    ]
-    return min(found, key=lambda rv: score(rv[1], column, rv[0])) if found else None
+def aggregate(inputs: ReportInputs, family: str, column: Column) -> dict | None:
+    """The compare stage's summary (n, mean, half, ...) of a family's column, or None."""
+    stats = inputs.comparison["families"].get(family, {})
+    found = lookup(stats, path_of(column, inputs.extractor))
+    return found if isinstance(found, dict) and finite(found.get("mean")) else None
+
+
+def mean_text(found: dict, column: Column) -> str:
+    """`9.48 ± 0.80` (mean ± half-width of the t interval), or the mean alone for one seed."""
+    if column.digits == 0:
+        return count(found["mean"])
+    text = fmt(found["mean"], column.digits, column.unit)
+    if finite(found.get("half")):
+        text += f" ± {fmt(found['half'], column.digits)}"
+    return text
+
+
+def real_value(inputs: ReportInputs, column: Column) -> float | None:
+    """The real-data floor's value of a quality column (diversity: the real test images')."""
+    metrics = inputs.real.metrics
+    if column.better == NEAR_REAL:
+        value = metrics.get("ssim", {}).get("diversity_real")
+    else:
+        value = lookup(metrics, path_of(column, inputs.extractor))
+    return float(value) if finite(value) else None
+
+
+def best_family(inputs: ReportInputs, column: Column) -> str | None:
+    """The family the compare stage found significantly best on a column (None: a tie)."""
+    if column.verdict is None:
+        return None
+    return inputs.comparison["verdicts"].get(column.verdict, {}).get("best")
 
 
 def table(inputs: ReportInputs) -> dict[str, Any]:
-    """Rows of cells for every model and the real-data floor; the best model per column marked
-    (only where at least two models have a value: one alone is not "best").
+    """One row per family (mean ± CI over its seeds) and the real-data floor; a cell is marked
+    best only where the compare stage found that family significantly better than all others.
     """
-    extractor, best = inputs.extractor, {}
-    for column in COLUMNS:
-        have = sum(metric(r, column, extractor) is not None for r in inputs.models)
-        best[column.key] = best_of(inputs, column)[0].name if have > 1 else None
-    rows = [
-        {
-            "name": r.name,
-            "cells": [Cell(cell_text(r, c, extractor), best[c.key] == r.name) for c in COLUMNS],
-        }
-        for r in inputs.models
+    rows = []
+    for family in inputs.families:
+        cells = []
+        for column in COLUMNS:
+            found = aggregate(inputs, family, column)
+            text = mean_text(found, column) if found else ""
+            cells.append(Cell(text, best_family(inputs, column) == family and bool(text)))
+        rows.append({"name": family, "cells": cells})
+    on_floor = [c.quality and c.group != "memorisation" for c in COLUMNS]  # real: no copy rate
+    floor = [
+        Cell(fmt(real_value(inputs, c), c.digits) if shown else "")
+        for c, shown in zip(COLUMNS, on_floor, strict=True)
     ]
-    floor = [Cell(cell_text(inputs.real, c, extractor) if c.quality else "") for c in COLUMNS]
     return {"columns": COLUMNS, "rows": rows, "floor": {"name": "real data", "cells": floor}}
 
 
 def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """Per quality metric: the best model, its value, the real-data floor and the gap to it."""
-    lines = []
+    """Per metric with a verdict: a best family only when the difference is significant, else
+    a tie between the families the test cannot separate; with every family's mean ± CI."""
+    comparison, lines = inputs.comparison, []
+    level, n = round(100 * comparison["confidence"]), comparison["n"]
     for column in COLUMNS:
-        best = best_of(inputs, column) if column.quality else None
-        if best is None:
+        found = comparison["verdicts"].get(column.verdict) if column.verdict else None
+        if not found:
             continue
-        result, value = best
-        floor = metric(inputs.real, column, inputs.extractor)
-        if column.better == NEAR_REAL:
-            floor = real_diversity(result)
-        gap = None if floor is None else value - floor
+        order = [found["leader"], *[f for f in inputs.families if f != found["leader"]]]
+        values = {f: aggregate(inputs, f, column) for f in order}
+        shown = " vs ".join(f"{f} {mean_text(v, column)}" for f, v in values.items() if v)
+        p = [v for f, v in found["p_holm"].items() if f != found["leader"] and v is not None]
+        if found["best"]:
+            outcome = f"{found['best']} is best (every Holm-adjusted p ≤ {max(p):.3g})"
+        elif n < 2:
+            outcome = "no verdict: one seed gives no interval (set compare.seeds to 3 or more)"
+        else:
+            outcome = f"not significant: a tie between {', '.join(found['tied'])}"
+        floor = real_value(inputs, column)
         lines.append(
             {
                 "metric": column.label,
-                "model": result.name,
-                "value": fmt(value, column.digits),
+                "best": found["best"],
+                "text": f"{shown} ({level}% CI, {n} seeds): {outcome}",
                 "floor": fmt(floor, column.digits),
-                "gap": "" if gap is None else f"{gap:+.{column.digits}f}",
             }
         )
     return lines
+
+
+def _count_of(values: dict, key: str) -> str:
+    return count(values[key]) if finite(values.get(key)) else ""
+
+
+def budget_rows(inputs: ReportInputs) -> list[dict[str, str]]:
+    """What each family's training got and cost, from its first run (the budget is the same
+    for every seed): steps, images seen, FLOPs, and the mean wall seconds over seeds."""
+    rows = []
+    for family in inputs.families:
+        runs = inputs.runs_of(family)
+        budget = (runs[0].config or {}).get("budget", {}) if runs else {}
+        seconds = aggregate(inputs, family, TRAIN_SECONDS)
+        rows.append(
+            {
+                "family": family,
+                "unit": str(budget.get("budget", {}).get("unit", "")),
+                "steps": _count_of(budget, "steps"),
+                "images": _count_of(budget, "images_seen"),
+                "flops_per_step": _count_of(budget, "flops_per_step"),
+                "flops": _count_of(budget, "train_flops"),
+                "seconds": mean_text(seconds, TRAIN_SECONDS) if seconds else "",
+            }
+        )
+    return rows
 
 
 def numbers(values: dict[str, Any]) -> dict[str, float]:
@@ -181,12 +227,24 @@ def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> 
     return "changed"
 
 
-# What must match for two evaluations' quality numbers to be compared at all.
-PROTOCOL = ("feature_extractor", "reference", "num_samples", "sampler")
+# What must match for two evaluations' quality numbers to be compared at all: the extractor,
+# reference set, sample count, sampler, and how KID, precision/recall/density/coverage and the
+# real-data floor were computed (their rules changed once already).
+PROTOCOL = (
+    "feature_extractor",
+    "reference",
+    "num_samples",
+    "sampler",
+    "protocol",
+    "kid",
+    "prdc",
+    "real_floor",
+)
 
 
 def comparable(card: dict, old_card: dict | None) -> bool:
-    """Same extractor weights, reference set, sample count and sampler (no card: assume so)."""
+    """Same extractor weights, reference set, sample count, sampler and metric rules (no card:
+    assume so)."""
     return old_card is None or all(card.get(key) == old_card.get(key) for key in PROTOCOL)
 
 
@@ -196,7 +254,7 @@ def change_row(name: str, key: str, old: float | None, new: float | None, mark: 
 
     both = finite(old) and finite(new)
     return {
-        "path": f"metrics/{name}.json",
+        "path": f"metrics/{metrics_file(name)}",
         "metric": key,
         "old": text(old),
         "new": text(new),

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from genbench import tracking
 from genbench.checkpoint import source_fingerprint
-from genbench.config.base import Seed, load_params, params_hash
+from genbench.config.base import load_params, params_hash
+from genbench.config.compare import CompareParams
 from genbench.data import load_split, read_meta
 from genbench.errors import ParamsError
 from genbench.families import load_family
 from genbench.layout import CURVES
 from genbench.model_dir import write_model_dir
 from genbench.seeding import seed_everything
+from genbench.training.budget import budget_card, step_flops
 from genbench.training.engine import train
 from genbench.training.runtime import start_runtime, stop_runtime
 
@@ -32,22 +34,31 @@ def warn_large_batch(name: str, batch_size: int, train_size: int) -> None:
 
 
 def run_training(
-    *, name: str, params_file: str | Path, data_dir: str | Path, out: Path, workdir: Path
+    *,
+    name: str,
+    seed: int,
+    params_file: str | Path,
+    data_dir: str | Path,
+    out: Path,
+    workdir: Path,
 ) -> dict | None:
-    """Train family `name` on the prepared train split; write `out`; returns the run's stats
-    (None on DDP ranks > 0, which write nothing).
+    """Train family `name` with `seed` for the steps compare.budget gives it, on the prepared
+    train split; write `out`; returns the run's stats (None on DDP ranks > 0: they write nothing).
 
     The checkpoints in `workdir` outlive the stage: a rerun with the same params, data and code
-    resumes from the last one (the run hash below decides).
+    resumes from the last one (the run hash below decides; a larger budget continues the run).
     """
     family = load_family(name)
-    params = load_params(params_file, seed=Seed, **{name: family.params})
-    cfg, seed, meta = params[name], params["seed"], read_meta(data_dir)
+    params = load_params(params_file, compare=CompareParams, **{name: family.params})
+    cfg, meta = params[name], read_meta(data_dir)
     data = {key: meta[key] for key in ("channels", "image_size", "source")}
     problem = cfg.size_problem(name, data["image_size"])
     if problem:
         raise ParamsError(f"{params_file}: {problem}")
     tracking.check_reachable(tracking.tracking_uri())  # a dead store fails before any compute
+    flops = step_flops(family, cfg, data["channels"], data["image_size"])
+    budget = budget_card(params["compare"].budget, cfg, flops)
+    cfg = cfg.model_copy(update={"steps": budget["steps"]})
     seed_everything(seed)  # the networks' initial weights come from the seed
     parts = family.build(cfg, data["channels"], data["image_size"])
     runtime = start_runtime(cfg.device, f"{name}.device")
@@ -56,7 +67,13 @@ def run_training(
         warn_large_batch(name, cfg.batch_size, len(images))
         shaping = [name, seed, cfg.model_dump(exclude=RESUME_KEYS), meta["sha256"]]
         run_hash = params_hash([*shaping, runtime.world_size, source_fingerprint()])
-        config = {"family": name, "params": cfg.model_dump(mode="json"), "data": data, "seed": seed}
+        config = {
+            "family": name,
+            "params": cfg.model_dump(mode="json"),
+            "data": data,
+            "seed": seed,
+            "budget": budget,
+        }
         run = tracking.training_run(name, params_file, config, run_hash, workdir, runtime.is_main)
         with run as log_metrics:
             result = train(
@@ -69,6 +86,7 @@ def run_training(
                 runtime=runtime,
                 log_metrics=log_metrics,
             )
+            result.stats.update(budget, seed=seed)
             if runtime.is_main:
                 record = tracking.run_record()
                 write_model_dir(out, result.final, config, result.stats, workdir / CURVES, record)

@@ -1,0 +1,149 @@
+"""The `compare` stage's work: read every (family, seed) evaluation, aggregate each metric over
+the seeds, test the families against each other and write metrics/compare.json.
+
+compare.json (a DVC metrics file):
+    seeds, confidence, extractor, n
+    families.<family>.<group>.<metric>: {n, mean, std, ci_low, ci_high, half, values}
+    verdicts.<metric>: {key, better, leader, best (null unless significant), tied, p_holm}
+    pairwise.<metric>.<family a>_vs_<family b>: Welch's two-sided p (unadjusted)
+"""
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from genbench import tracking
+from genbench.compare.stats import HIGHER, LOWER, summary, verdict, welch_p
+from genbench.errors import GenbenchError
+from genbench.files import flatten, write_json
+
+# The quality metrics a verdict is given for: (group, metric, what is better). "@" stands for
+# the feature extractor's group (evaluator or inception-v3-compat).
+VERDICT_METRICS = (
+    ("@", "fid", LOWER),
+    ("@", "kid_mean", LOWER),
+    ("@", "is_mean", HIGHER),
+    ("@", "precision", HIGHER),
+    ("@", "recall", HIGHER),
+    ("@", "density", HIGHER),
+    ("@", "coverage", HIGHER),
+    ("ssim", "diversity_gap", LOWER),  # |diversity SSIM - that of real images|: near real wins
+)
+
+
+def run_name(family: str, seed: int) -> str:
+    """The name of one trained model, its stages (train@gan-0) and its files (gan-0.json)."""
+    return f"{family}-{seed}"
+
+
+def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str]:
+    """(flattened numeric metrics, feature extractor) of one evaluated model."""
+    name = run_name(family, seed)
+    try:
+        metrics = json.loads((runs / f"{name}.json").read_text())
+        card = json.loads((runs / f"{name}.protocol.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as err:
+        raise GenbenchError(
+            f"{runs / name}.json or its protocol card is missing or broken ({err}); "
+            f"run `dvc repro evaluate@{name}`"
+        ) from None
+    ssim = metrics.get("ssim", {})
+    if "diversity" in ssim and "diversity_real" in ssim:
+        ssim["diversity_gap"] = abs(ssim["diversity"] - ssim["diversity_real"])
+    numeric = {
+        key: float(value)
+        for key, value in flatten(metrics).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    return numeric, card["feature_extractor"]["name"]
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1} -> {"a": {"b": 1}}: the inverse of files.flatten."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def aggregate(values: dict[str, list[dict]], confidence: float) -> dict[str, dict]:
+    """Per family, every metric that all its seeds have: summary plus the seed values."""
+    out = {}
+    for family, runs in values.items():
+        keys = sorted(set.intersection(*(set(run) for run in runs)))
+        out[family] = {
+            key: {
+                **summary([run[key] for run in runs], confidence),
+                "values": [r[key] for r in runs],
+            }
+            for key in keys
+        }
+    return out
+
+
+def judge(families: dict[str, dict], extractor: str, confidence: float) -> tuple[dict, dict]:
+    """(verdicts, pairwise p-values) for each verdict metric every family has."""
+    verdicts, pairwise = {}, {}
+    for group, metric, better in VERDICT_METRICS:
+        key = f"{extractor if group == '@' else group}.{metric}"
+        have = {f: stats[key]["values"] for f, stats in families.items() if key in stats}
+        if len(have) < 2:
+            continue  # one family alone is not "best" (e.g. reconstruction: the VAE only)
+        found = verdict(have, better, confidence)
+        verdicts[metric] = {
+            "key": key,
+            "better": better,
+            "leader": found.leader,
+            "best": found.best,
+            "tied": found.tied,
+            "p_holm": found.p,
+        }
+        pairwise[metric] = {
+            f"{a}_vs_{b}": welch_p(have[a], have[b]) for a, b in itertools.combinations(have, 2)
+        }
+    return verdicts, pairwise
+
+
+def run_compare(
+    names: list[str], seeds: list[int], confidence: float, runs: Path, out: Path
+) -> dict:
+    """Aggregate, judge and write compare.json (nested, for `dvc metrics show`); returns it."""
+    read = {f: [read_run(runs, f, s) for s in seeds] for f in names}
+    extractors = {extractor for runs_of in read.values() for _, extractor in runs_of}
+    if len(extractors) != 1:
+        found = ", ".join(sorted(extractors))
+        raise GenbenchError(
+            f"the runs were scored with different feature extractors ({found}); "
+            "rerun `dvc repro` so every model is evaluated with evaluate.feature_extractor"
+        )
+    extractor = extractors.pop()
+    families = aggregate({f: [m for m, _ in runs_of] for f, runs_of in read.items()}, confidence)
+    verdicts, pairwise = judge(families, extractor, confidence)
+    result = {
+        "seeds": list(seeds),
+        "n": len(seeds),
+        "confidence": confidence,
+        "extractor": extractor,
+        "test": "Welch's t-test, leader against each other family, Holm-adjusted",
+        "families": {f: nest(stats) for f, stats in families.items()},
+        "verdicts": verdicts,
+        "pairwise": pairwise,
+    }
+    write_json(out, result)
+    return result
+
+
+def log_compare(result: dict, params_file: Path, out: Path) -> bool:
+    """Each family's mean and interval per metric into MLflow (a run of its own); False, saying
+    why, when the store cannot take it (compare.json stands either way)."""
+    flat = {}
+    for family, stats in result["families"].items():
+        for key, summary_of in flatten(stats).items():
+            if key.endswith((".mean", ".ci_low", ".ci_high")) and summary_of is not None:
+                flat[f"{family}.{key}"] = summary_of
+    return tracking.log_comparison(params_file, flat, result["seeds"], out)

@@ -1,0 +1,42 @@
+"""The `compare` section: the equal training budget, the seeds, the confidence of the verdict."""
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from genbench.config.base import Section, Seed
+
+
+class Budget(Section):
+    """How much training every family gets: the same FLOPs, the same images, or own steps."""
+
+    # flops: each family trains for floor(amount / its FLOPs per step) steps (counted over one
+    # real step, forward and backward, at its batch size); images: floor(amount / batch_size)
+    # steps; steps: each family's own `steps` (amount unused).
+    unit: Literal["flops", "images", "steps"] = "flops"
+    amount: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _amount_for_shared_units(self) -> Self:
+        if self.unit != "steps" and self.amount is None:
+            raise ValueError(
+                f"amount: required when unit is {self.unit!r}; set it (e.g. 3.0e+12) or use "
+                "unit: steps for each family's own steps"
+            )
+        return self
+
+
+class CompareParams(Section):
+    """How families are compared: every family trains once per seed on the same budget."""
+
+    budget: Budget = Field(default_factory=lambda: Budget(unit="steps"))
+    # Training and sampling seeds: one trained model per family and seed.
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)  # of the intervals and the verdict's tests
+
+    @model_validator(mode="after")
+    def _distinct_seeds(self) -> Self:
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seeds: {repeated[0]} is listed twice; list each seed once")
+        return self

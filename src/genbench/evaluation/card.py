@@ -1,0 +1,119 @@
+"""The protocol card (metrics/<name>.protocol.json): every choice behind one evaluation's
+numbers, so they can be reproduced, or refused a comparison.
+"""
+
+import importlib.metadata
+from typing import Any
+
+from genbench.config.evaluate import EvaluateParams
+from genbench.evaluation.extractor import Extractor
+from genbench.layout import INCEPTION_FILE
+from genbench.metrics import ssim
+from genbench.metrics.fidelity import kid_subset_size
+from genbench.metrics.neighbours import equal_size
+
+# torch hub names weights files after the first hex digits of their sha256
+INCEPTION_SHA256_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]
+KID_STD = (
+    "standard deviation of the KID over the subsets; each subset draws both sets afresh and "
+    "holds at most half of the smaller one, so this spread of single-subset estimates bounds "
+    "the sampling error of kid_mean from above (to leading order)"
+)
+
+
+def split_info(meta: dict, split: str) -> dict[str, Any]:
+    """A prepared split as the card names it: its name, size and the sha256 of its images."""
+    return {
+        "split": split,
+        "size": meta["counts"][split],
+        "sha256": meta["sha256"][f"{split}_images.npy"],
+    }
+
+
+def protocol_card(
+    cfg: EvaluateParams,
+    extractor: Extractor,
+    generated_count: int,
+    meta: dict,
+    seed: int,
+    sampler: dict | None,
+    floor: str | None,
+) -> dict[str, Any]:
+    """Everything needed to reproduce (or refuse to compare) the numbers. `floor`: the split
+    the real-data floor's images came from; None for a model."""
+    reference = split_info(meta, cfg.reference_split)
+    versions = {
+        pkg: importlib.metadata.version(pkg)
+        for pkg in ("torch", "torch-fidelity", "torchmetrics", "diffusers", "prdc")
+    }
+    return {
+        "protocol": cfg.protocol,
+        "comparable_with_papers": cfg.protocol == "paper"
+        and extractor.weights_sha256.startswith(INCEPTION_SHA256_PREFIX),
+        "num_samples": generated_count,
+        "reference": reference,
+        "real_floor": None if floor is None else {"split": floor, "count": generated_count},
+        "feature_extractor": {"name": extractor.label, "weights_sha256": extractor.weights_sha256},
+        "resize": extractor.resize,
+        "seeds": {"sampling": seed, "kid_subsets_prdc_draws_and_ssim_pairs": seed},
+        "sampler": sampler,
+        "kid": kid_card(cfg, generated_count, reference["size"]),
+        "isc_splits": cfg.isc_splits,
+        "prdc": prdc_card(cfg, generated_count, reference["size"]),
+        "memorisation": memorisation_card(cfg, meta, floor),
+        "val": val_card(cfg, generated_count, meta),
+        "ssim": ssim.describe(meta["image_size"]),
+        "ssim_pairs": cfg.ssim_pairs,
+        "versions": versions,
+    }
+
+
+def kid_card(cfg: EvaluateParams, generated_count: int, reference_size: int) -> dict[str, Any]:
+    return {
+        "subset_size": kid_subset_size(cfg.kid_subset_size, generated_count, reference_size),
+        "subset_rule": "min(kid_subset_size, half the generated set, half the reference set)",
+        "kid_subset_size": cfg.kid_subset_size,
+        "subsets": cfg.kid_subsets,
+        "kid_std": KID_STD,
+    }
+
+
+def prdc_card(cfg: EvaluateParams, generated_count: int, reference_size: int) -> dict[str, Any]:
+    size = equal_size(generated_count, reference_size, cfg.prc_max_size, cfg.prc_neighborhood)
+    return {
+        "metrics": "precision, recall (Kynkäänniemi et al. 2019), density, coverage (Naeem et "
+        "al. 2020), by the prdc package: mean over the repeats, *_std their spread",
+        "nearest_k": cfg.prc_neighborhood,
+        "set_size": size,
+        "set_rule": "both sets cut to min(generated, reference, prc_max_size) images, drawn "
+        "afresh each repeat",
+        "prc_max_size": cfg.prc_max_size,
+        "repeats": cfg.prc_repeats,
+    }
+
+
+def memorisation_card(cfg: EvaluateParams, meta: dict, floor: str | None) -> dict[str, Any]:
+    if floor is not None:
+        return {
+            "computed": False,
+            "why": "the real floor's images are training images (under the paper protocol: "
+            "the test images that set the threshold), so a copy rate of them says nothing",
+        }
+    return {
+        "computed": True,
+        "space": "the extractor's FID features, Euclidean distance",
+        "pool": split_info(meta, "train"),
+        "baseline": split_info(meta, "test"),
+        "percentile": cfg.memorisation_percentile,
+        "copy_rule": "copy_rate: share of samples whose nearest training image is at most "
+        "threshold away; threshold: that percentile of the test images' distances to their "
+        "nearest training image",
+    }
+
+
+def val_card(cfg: EvaluateParams, generated_count: int, meta: dict) -> dict[str, Any] | None:
+    if "val" not in meta["counts"]:
+        return None
+    val = split_info(meta, "val")
+    size = kid_subset_size(cfg.kid_subset_size, generated_count, val["size"])
+    return {**val, "metrics": ["fid", "kid_mean", "kid_std"], "kid_subset_size": size}

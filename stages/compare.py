@@ -1,0 +1,32 @@
+"""DVC stage `compare`: every family's metrics over its seeds (mean, standard deviation, t
+interval), Welch's tests between families and the verdict per metric, in metrics/compare.json;
+the aggregates are logged to MLflow as a run named `compare`.
+"""
+
+import argparse
+from pathlib import Path
+
+from genbench.compare.run import log_compare, run_compare
+from genbench.config.base import load_params
+from genbench.config.compare import CompareParams
+from genbench.errors import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--names", nargs="+", required=True, help="families to compare")
+    parser.add_argument("--runs", required=True, help="folder of <family>-<seed>.json metrics")
+    parser.add_argument("--out", required=True, help="compare.json to write")
+    args = parser.parse_args()
+    cfg = load_params(args.params, compare=CompareParams)["compare"]
+    out = Path(args.out)
+    result = run_compare(args.names, cfg.seeds, cfg.confidence, Path(args.runs), out)
+    log_compare(result, Path(args.params), out)
+    for metric, found in result["verdicts"].items():
+        winner = found["best"] or "tie: " + ", ".join(found["tied"])
+        print(f"compare: {metric}: {winner}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
