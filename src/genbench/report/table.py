@@ -42,9 +42,7 @@ COLUMNS = (
     Column("reconstruction", "recon. SSIM", "ssim", "reconstruction", HIGHER),
     Column("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL, verdict="diversity_gap"),
     Column("copy_rate", "copy rate", "memorisation", "copy_rate", LOWER),
-    Column("parameters", "parameters", "cost", "parameters", LOWER, 0),
-    Column("train_steps", "train steps", "cost", "train_steps", LOWER, 0),
-    Column("train_flops", "train FLOPs", "cost", "train_flops", LOWER, 0),
+    Column("parameters", "parameters", "cost", "parameters", LOWER, 0),  # steps, FLOPs: budget_rows
     Column("train_seconds", "train time", "cost", "train_seconds", LOWER, 1, unit=" s"),
     Column("sampling", "sampling ms/img", "cost", "sampling_ms_per_image", LOWER, 3),
 )
