@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genbench.compare.stats import HIGHER, VERDICT_METRICS
 from genbench.config.all import SCHEMAS
 from genbench.config.base import read_yaml, validate_value
 from genbench.errors import ParamsError
@@ -128,7 +129,8 @@ def flatten_metrics(metrics: Mapping[str, Any], wanted: Sequence[str]) -> dict[s
     return out
 
 
-HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "density", "coverage")
+# What "better" means per metric: the compare stage's own list, not a copy of it.
+HIGHER_IS_BETTER = {metric for _, metric, better in VERDICT_METRICS if better == HIGHER}
 
 
 def rank(rows: list[dict[str, Any]], overrides: Sequence[str], wanted: Sequence[str]) -> str:

@@ -14,22 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from genbench import tracking
-from genbench.compare.stats import HIGHER, LOWER, summary, verdict, welch_p
+from genbench.compare.stats import VERDICT_METRICS, summary, verdict, welch_p
 from genbench.errors import GenbenchError
 from genbench.files import flatten, write_json
-
-# The quality metrics a verdict is given for: (group, metric, what is better). "@" stands for
-# the feature extractor's group (evaluator or inception-v3-compat).
-VERDICT_METRICS = (
-    ("@", "fid", LOWER),
-    ("@", "kid_mean", LOWER),
-    ("@", "is_mean", HIGHER),
-    ("@", "precision", HIGHER),
-    ("@", "recall", HIGHER),
-    ("@", "density", HIGHER),
-    ("@", "coverage", HIGHER),
-    ("ssim", "diversity_gap", LOWER),  # |diversity SSIM - that of real images|: near real wins
-)
 
 
 def run_name(family: str, seed: int) -> str:
@@ -76,12 +63,10 @@ def aggregate(values: dict[str, list[dict]], confidence: float) -> dict[str, dic
     out = {}
     for family, runs in values.items():
         keys = sorted(set.intersection(*(set(run) for run in runs)))
+        seeds_of = {key: [run[key] for run in runs] for key in keys}
         out[family] = {
-            key: {
-                **summary([run[key] for run in runs], confidence),
-                "values": [r[key] for r in runs],
-            }
-            for key in keys
+            key: {**summary(values, confidence), "values": values}
+            for key, values in seeds_of.items()
         }
     return out
 

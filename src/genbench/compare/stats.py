@@ -12,6 +12,19 @@ from scipy import stats
 
 LOWER, HIGHER = "lower", "higher"  # what "better" means for a metric
 
+# The quality metrics a verdict is given for: (group, metric, what is better). "@" stands for
+# the feature extractor's group (evaluator or inception-v3-compat).
+VERDICT_METRICS = (
+    ("@", "fid", LOWER),
+    ("@", "kid_mean", LOWER),
+    ("@", "is_mean", HIGHER),
+    ("@", "precision", HIGHER),
+    ("@", "recall", HIGHER),
+    ("@", "density", HIGHER),
+    ("@", "coverage", HIGHER),
+    ("ssim", "diversity_gap", LOWER),  # |diversity SSIM - that of real images|: near real wins
+)
+
 
 def summary(values: list[float], confidence: float) -> dict:
     """n, mean, sample standard deviation and the two-sided t interval of the mean.
