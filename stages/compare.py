@@ -18,14 +18,22 @@ def main() -> None:
     parser.add_argument("--names", nargs="+", required=True, help="families to compare")
     parser.add_argument("--runs", required=True, help="folder of <family>-<seed>.json metrics")
     parser.add_argument("--out", required=True, help="compare.json to write")
+    parser.add_argument("--curves", help="folder for one curve CSV per family (dvc plots)")
     args = parser.parse_args()
     cfg = load_params(args.params, compare=CompareParams)["compare"]
     out = Path(args.out)
-    result = run_compare(args.names, cfg.seeds, cfg.confidence, Path(args.runs), out)
+    curves = Path(args.curves) if args.curves else None
+    result = run_compare(args.names, cfg.seeds, cfg.confidence, Path(args.runs), out, curves)
     log_compare(result, Path(args.params), out)
     for metric, found in result["verdicts"].items():
         winner = found["best"] or "tie: " + ", ".join(found["tied"])
         print(f"compare: {metric}: {winner}")
+    for warning in (result["curve"] or {}).get("warnings", []):
+        better = warning["better"]
+        print(
+            f"compare: warning: {warning['family']}'s final {warning['metric']} is significantly "
+            f"worse than at {better['fraction']:.0%} of the budget (step {better['step']})"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ seeded random numbers around a per-family level, compare.json computed by the re
 code, figures drawn with PIL, curves from a formula. No training needed.
 
 Planted: the DDPM's FID and KID are far below the others' (a significant best); every other
-metric has the same level for all families (ties).
+metric has the same level for all families (ties). Along the budget (CURVE_LEVEL, the last
+point being the final level): the VAE is best at 25%, the GAN and the DDPM tie at 50%, the DDPM is
+best at the end, and the GAN's final FID and KID are worse than at 50% (its warning).
 """
 
 import json
@@ -19,6 +21,22 @@ SEEDS = (0, 1, 2)
 HOSTILE = '<script>alert("x")</script>|&'  # class names from user data
 LINK = "[link](https://evil.example)"
 FID_LEVEL = {"gan": 20.0, "vae": 22.0, "ddpm": 5.0, "real": 0.5}
+FRACTIONS, STEPS, FLOPS_PER_STEP = (0.25, 0.5, 1.0), 100, 10**7
+CURVE_LEVEL = {"gan": (40.0, 12.0, 20.0), "vae": (25.0, 23.0, 22.0), "ddpm": (60.0, 12.1, 5.0)}
+
+
+def curve_for(family: str, seed: int, salt: int = 0) -> dict:
+    """A planted quality-against-compute curve (FID; KID a tenth of it) at 200 samples."""
+    rng = random.Random(f"curve-{family}-{seed}-{salt}")
+    points = []
+    for fraction, level in zip(FRACTIONS, CURVE_LEVEL[family], strict=True):
+        step = round(fraction * STEPS)
+        fid = rng.gauss(level, 0.3)
+        points.append(
+            {"fraction": fraction, "step": step, "flops": step * FLOPS_PER_STEP}
+            | {"images_seen": step * 64, "fid": fid, "kid_mean": fid / 10, "kid_std": 0.01}
+        )
+    return {"extractor": "evaluator", "samples": 200, "points": points}
 
 
 def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
@@ -37,7 +55,11 @@ def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
     if family == "vae":
         ssim["reconstruction"] = rng.uniform(0.8, 0.95)
     values = {"evaluator": quality, "ssim": ssim}
-    if family != "real":
+    if family == "real":
+        values["curve_floor"] = {"extractor": "evaluator", "samples": 200, "fid": 2.0}
+        values["curve_floor"] |= {"kid_mean": 0.01, "kid_std": 0.01}
+    else:
+        values["curve"] = curve_for(family, seed, salt)
         values["cost"] = {
             "parameters": 1000 * (len(family) + 1),
             "generator_parameters": rng.randrange(5_000, 10_000),
@@ -77,6 +99,9 @@ def write_model(root: Path, family: str, seed: int) -> None:
         "tracking_uri": "http://127.0.0.1:5000",
     }
     (model / "mlflow_run.json").write_text(json.dumps(run))
+    stats = {"steps": STEPS, "wall_seconds": 40.0 + seed}
+    stats["snapshot_seconds"] = {str(round(f * STEPS)): f * 40 + seed for f in FRACTIONS[:-1]}
+    (model / "train_stats.json").write_text(json.dumps(stats))
     rows = [f"{10 * s},{1 / (s + 1):.4f},{100 + s}" for s in range(1, 6)]
     (model / "losses.csv").write_text("step,loss,images_per_second\n" + "\n".join(rows) + "\n")
 
@@ -100,8 +125,14 @@ def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> 
     (root / "metrics/real.json").write_text(json.dumps(written["real"]))
     (root / "metrics/real.protocol.json").write_text(json.dumps(card("real")))
     write_png(root / "figures/real/samples.png", (64, 64), 250)
+    metrics = root / "metrics"
     run_compare(
-        list(NAMES), list(seeds), 0.95, root / "metrics/runs", root / "metrics/compare.json"
+        list(NAMES),
+        list(seeds),
+        0.95,
+        metrics / "runs",
+        metrics / "compare.json",
+        metrics / "curves",
     )
     meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "val": 2, "test": 5}}
     meta |= {"source": "folder", "classes": ["zero", HOSTILE, LINK]}

@@ -1,5 +1,17 @@
 """File names the stages agree on: what one stage writes and a later one reads."""
 
+
+def run_name(family: str, seed: int) -> str:
+    """One trained model's name: its stages (train@gan-0), folders and files (gan-0.json).
+    dvc.yaml spells the same rule as ${item.model}-${item.seed}."""
+    return f"{family}-{seed}"
+
+
+def snapshot_file(step: int) -> str:
+    """The weights file of the snapshot at `step` in a model's snapshots/ folder."""
+    return f"step-{step:07d}.pt"
+
+
 # A trained model's folder, models/<name>/ (model_dir.py writes and reads it).
 WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
     "weights.pt",
@@ -9,6 +21,9 @@ WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
     "losses.csv",
     "mlflow_run.json",
 )
+# Snapshots of the generating network at fractions of the budget: a folder in the model's folder
+# (and in the checkpoints' work folder while training), with an index of what each one is.
+SNAPSHOTS, SNAPSHOT_INDEX = "snapshots", "snapshots.json"
 # An evaluation's figures, figures/<name>/ (evaluation/scoring.py writes them; the report
 # shows them). nearest.png: a model's samples closest to a training image, above that image.
 SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"

@@ -1,12 +1,14 @@
 """A trained model's folder (models/<name>/) and the sampling API every consumer uses.
 
 Folder: weights.pt (final EMA weights of the generating network), config.json (family, params,
-data shape, seed), samples.png (fixed noise), train_stats.json, losses.csv, mlflow_run.json.
+data shape, seed), samples.png (fixed noise), train_stats.json, losses.csv, mlflow_run.json,
+snapshots/ (the weights at fractions of the budget and their index, snapshots.json).
 Written by training, read by evaluation and `genbench sample`: none of them imports the other.
 """
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,16 @@ class TrainedModel:
 
 
 def write_model_dir(
-    out: Path, net: nn.Module, config: dict[str, Any], stats: dict, curves: Path, run: dict
+    out: Path,
+    net: nn.Module,
+    config: dict[str, Any],
+    stats: dict,
+    curves: Path,
+    run: dict,
+    fill: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write every file of a trained model's folder at once (temp folder + rename)."""
+    """Write every file of a trained model's folder at once (temp folder + rename); `fill`
+    writes more into the temp folder (the snapshots)."""
     family = load_family(config["family"])
     params = family.params.model_validate(config["params"])
     grid = sample_images(family, net, params, GRID_SIZE, seed=config["seed"])
@@ -48,6 +57,8 @@ def write_model_dir(
             write_json(tmp / name, content)
         shutil.copyfile(curves, tmp / CURVES)
         save_grid(grid, tmp / GRID)
+        if fill is not None:
+            fill(tmp)
 
 
 def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:

@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from genbench.errors import GenbenchError
 from genbench.files import flatten
+from genbench.layout import run_name
 from genbench.system import DEFAULT_TRACKING_URI, git_commit, store_problem
 
 EXPERIMENT = "genbench"
@@ -128,7 +129,7 @@ def start_training_run(
         "genbench.family": model,
         "genbench.seed": str(seed),
         "genbench.git_commit": git_commit(),
-        "genbench.dvc_stage": f"train@{model}-{seed}",
+        "genbench.dvc_stage": f"train@{run_name(model, seed)}",
         "genbench.params_hash": run_hash,
         "genbench.pipeline_id": pipeline_id(params_file),
     }
@@ -170,14 +171,21 @@ def training_run(
 
 
 def log_evaluation(record: dict, metrics: dict, files: list[Path]) -> bool:
-    """Add evaluation metrics (as `eval.<group>.<name>`) and files to the model's training run.
+    """Add evaluation metrics (as `eval.<group>.<name>`) and files to the model's training run;
+    the curve's points (metrics["curve"]) as `eval.curve.<name>` with the training FLOPs as the
+    step, so MLflow's charts draw quality against compute.
 
     Returns False, saying why, when that run is not in the current tracking store.
     """
     if not run_exists(record, "evaluation"):
         return False
+    final = {key: value for key, value in metrics.items() if key != "curve"}
+    points = metrics["curve"]["points"] if "curve" in metrics else []
     with mlflow.start_run(run_id=record["run_id"]):
-        mlflow.log_metrics(flatten(metrics, "eval"))
+        mlflow.log_metrics(flatten(final, "eval"))
+        for point in points:
+            found = {f"eval.curve.{k}": point[k] for k in ("fid", "kid_mean", "kid_std")}
+            mlflow.log_metrics(found, step=int(point["flops"]))
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
     return True

@@ -107,6 +107,20 @@ def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
         assert f"metrics/runs/{name}.json" in shown
     assert "metrics/real.json" in shown and "metrics/compare.json" in shown
     assert "evaluator.fid" in shown
+    # quality against compute: the report's first figure, and the same means as DVC plots
+    assert page.index('id="compute-figure"') < page.index('id="seeds-figure"')
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], project, env))["data"]
+    fid = next(v for k, v in plots.items() if k.startswith("FID against training FLOPs"))
+    drawn = {
+        (row["filename"], row["flops"], row["fid"]) for row in fid[0]["content"]["data"]["values"]
+    }
+    comparison = json.loads((project / "metrics/compare.json").read_text())
+    for family in FAMILIES:
+        points = comparison["curve"]["families"][family]
+        assert len(points) == 4  # the default snapshots, 1/8 to 1 of the budget
+        for point in points:
+            want = (f"{family}.csv", str(point["flops"]), str(point["fid"]["mean"]))
+            assert want in drawn
 
     original = (project / "params.yaml").read_text()
     try:
@@ -119,6 +133,9 @@ def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
         assert changed_stages(project, env) == {"compare"}
         budget = {"unit": "images", "amount": 480}
         changed["compare"] = {**params["compare"], "budget": budget}
+        (project / "params.yaml").write_text(yaml.safe_dump(changed))
+        assert changed_stages(project, env) == {f"train@{name}" for name in runs}
+        changed["compare"] = {**params["compare"], "snapshots": [0.5]}
         (project / "params.yaml").write_text(yaml.safe_dump(changed))
         assert changed_stages(project, env) == {f"train@{name}" for name in runs}
     finally:

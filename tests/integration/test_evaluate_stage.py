@@ -23,6 +23,7 @@ from tests.integration.conftest import run_command, run_train, tiny_params
 
 TINY_EVALUATE = {
     "num_samples": 200,
+    "curve_samples": 100,
     "kid_subset_size": 100,
     "kid_subsets": 10,
     "ssim_pairs": 100,
@@ -150,7 +151,7 @@ def test_metrics_and_protocol_card(evaluated):
     vae = json.loads((root / "m/vae.json").read_text())
     # the memorisation block and the val split's FID/KID are new; precision/recall now come on
     # equal-size sets with density and coverage, each the mean (and *_std) over the repeats
-    assert set(vae) == {"evaluator", "ssim", "cost", "memorisation", "val"}
+    assert set(vae) == {"evaluator", "ssim", "cost", "memorisation", "val", "curve"}
     prdc = {f"{m}{s}" for m in ("precision", "recall", "density", "coverage") for s in ("", "_std")}
     assert set(vae["evaluator"]) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", *prdc}
     assert set(vae["val"]["evaluator"]) == {"fid", "kid_mean", "kid_std"}
@@ -189,6 +190,33 @@ def test_metrics_and_protocol_card(evaluated):
     assert "gaussian window 7" in card["ssim"]
 
 
+def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(evaluated):
+    root, _, _ = evaluated
+    vae = json.loads((root / "m/vae.json").read_text())
+    stats = json.loads((root / "models/vae/train_stats.json").read_text())
+    curve = vae["curve"]
+    assert curve["extractor"] == "evaluator" and curve["samples"] == 100
+    points = curve["points"]
+    # the default snapshots of 2000 steps: 1/8, 1/4, 1/2 and the final weights
+    assert [p["step"] for p in points] == [250, 500, 1000, 2000]
+    assert [p["flops"] for p in points] == [p["step"] * stats["flops_per_step"] for p in points]
+    assert points[-1]["flops"] == stats["train_flops"]
+    assert sorted(p.name for p in (root / "models/vae/snapshots").glob("*.pt")) == [
+        "step-0000250.pt",
+        "step-0000500.pt",
+        "step-0001000.pt",
+    ]
+    assert set(stats["snapshot_seconds"]) == {"250", "500", "1000"}
+    fids = [p["fid"] for p in points]
+    assert len(set(fids)) == 4 and all(f > 0 for f in fids)
+    # fewer images than the full evaluation: the same weights score a higher (biased) FID
+    assert fids[-1] != vae["evaluator"]["fid"]
+    real = json.loads((root / "m/real.json").read_text())
+    assert real["curve_floor"]["samples"] == 100 and real["curve_floor"]["fid"] < min(fids)
+    card = json.loads((root / "m/vae.protocol.json").read_text())
+    assert card["curve"]["samples"] == 100 and card["curve"]["kid_subset_size"] == 50
+
+
 def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
     root, _, _ = evaluated
     record = json.loads((root / "models/vae/mlflow_run.json").read_text())
@@ -198,6 +226,10 @@ def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
         json.loads((root / "m/vae.json").read_text())["evaluator"]["fid"]
     )
     assert "loss" in run.data.metrics  # the training curves are in the same run
+    # quality against compute: one value per snapshot, the training FLOPs as the step
+    history = mlflow.MlflowClient().get_metric_history(record["run_id"], "eval.curve.fid")
+    points = json.loads((root / "m/vae.json").read_text())["curve"]["points"]
+    assert sorted((m.step, m.value) for m in history) == [(p["flops"], p["fid"]) for p in points]
 
 
 def test_inception_without_weights_fails_in_one_line(tmp_path, evaluated, tiny_data):

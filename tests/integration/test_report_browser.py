@@ -28,6 +28,11 @@ FLAGS = [
 ]
 IMAGES_LOADED = "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
 FIRST_COLUMN = "Array.from(document.querySelectorAll('#metric-table tbody tr td:first-child'))"
+# the quality-against-compute figure: drawn, and the first figure of the page
+COMPUTE_FIGURE = (
+    "(() => { const img = document.querySelector('#compute-figure img');"
+    " return img && img.naturalWidth > 0 && img === document.images[0]; })()"
+)
 
 
 def chromium() -> str:
@@ -73,10 +78,12 @@ def test_report_opens_in_chromium(tmp_path, which):
             page.goto(page_file.as_uri(), wait_until="load")
             loaded = page.evaluate(IMAGES_LOADED)
             models = page.evaluate(f"{FIRST_COLUMN}.map(td => td.textContent.trim())")
+            compute = page.evaluate(COMPUTE_FIGURE)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
     assert len(loaded) >= 8 and all(loaded), loaded  # 4 grids, reconstructions, 3 curves
+    assert compute is True
     assert models[:3] == list(NAMES) and models[3] == "real data"
     assert blocked == []
     width, height = Image.open(shot).size

@@ -29,9 +29,20 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
         "train_stats.json",
         "losses.csv",
         "mlflow_run.json",
+        "snapshots",
     }
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["steps"] == 40
+    # the default snapshots, 1/8, 1/4 and 1/2 of 40 steps (the final weights are weights.pt)
+    index = json.loads((out / "snapshots/snapshots.json").read_text())
+    assert [(row["step"], row["file"]) for row in index] == [
+        (5, "step-0000005.pt"),
+        (10, "step-0000010.pt"),
+        (20, "step-0000020.pt"),
+        (40, None),
+    ]
+    assert all(row["flops"] == row["step"] * stats["flops_per_step"] for row in index)
+    assert set(stats["snapshot_seconds"]) == {"5", "10", "20"}
     assert stats["images_per_second"] == pytest.approx(40 * 16 / stats["wall_seconds"], rel=0.01)
     family = load_family(model)
     parts = family.build(family.params(**TINY[model]), 1, 8)

@@ -9,7 +9,7 @@ import pytest
 from markupsafe import escape
 
 from genbench.errors import GenbenchError
-from genbench.report.inputs import REAL, committed_at, load_inputs
+from genbench.report.inputs import REAL, ReportInputs, committed_at, load_inputs
 from genbench.report.render import write_report
 from tests.report_fixture import HOSTILE, NAMES, SEEDS, write_outputs
 
@@ -42,14 +42,18 @@ class Tables(HTMLParser):
             self.cell[0] += data
 
 
-def render(root: Path, previous=None, out="reports") -> tuple[str, str]:
+def load(root: Path, previous=None) -> ReportInputs:
+    """The report's inputs from fixture outputs, the data under a folder name HTML must escape."""
     data = root / "data" / ODD_FOLDER
     if not data.exists():
         (root / "data/prepared").rename(data)
-    inputs = load_inputs(
+    return load_inputs(
         list(NAMES), root / "metrics", root / "models", root / "figures", data, previous
     )
-    page = write_report(inputs, root / out)
+
+
+def render(root: Path, previous=None, out="reports") -> tuple[str, str]:
+    page = write_report(load(root, previous), root / out)
     return page.read_text(), (root / out / "report.md").read_text()
 
 
@@ -117,8 +121,8 @@ def test_html_is_self_contained_and_markdown_images_exist(tmp_path):
     write_outputs(tmp_path)
     page, markdown = render(tmp_path)
     sources = [line.split('src="')[1].split('"')[0] for line in page.splitlines() if "<img" in line]
-    # the seed figure, grids (each family's first seed + real), reconstructions, 3 curves
-    assert len(sources) == 1 + 4 + 1 + 3
+    # compute and seed figures, grids (first seeds + real), reconstructions, 3 curves
+    assert len(sources) == 2 + 4 + 1 + 3
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "http://" not in page.replace("http://127.0.0.1:5000", "")  # only the MLflow links
     images = [line.split("](<")[1].rstrip(">)") for line in markdown.splitlines() if "![" in line]

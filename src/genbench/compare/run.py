@@ -6,6 +6,7 @@ compare.json (a DVC metrics file):
     families.<family>.<group>.<metric>: {n, mean, std, ci_low, ci_high, half, values}
     verdicts.<metric>: {key, better, leader, best (null unless significant), tied, p_holm}
     pairwise.<metric>.<family a>_vs_<family b>: Welch's two-sided p (unadjusted)
+    curve: quality against compute (compare/curves.py; null when the models have no curve)
 """
 
 import itertools
@@ -14,18 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from genbench import tracking
+from genbench.compare.curves import curve_section, write_curve_tables
 from genbench.compare.stats import VERDICT_METRICS, summary, verdict, welch_p
 from genbench.errors import GenbenchError
 from genbench.files import flatten, write_json
+from genbench.layout import run_name
 
 
-def run_name(family: str, seed: int) -> str:
-    """The name of one trained model, its stages (train@gan-0) and its files (gan-0.json)."""
-    return f"{family}-{seed}"
-
-
-def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str]:
-    """(flattened numeric metrics, feature extractor) of one evaluated model."""
+def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str, dict | None]:
+    """(flattened numeric metrics, feature extractor, curve or None) of one evaluated model."""
     name = run_name(family, seed)
     try:
         metrics = json.loads((runs / f"{name}.json").read_text())
@@ -35,6 +33,7 @@ def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str]:
             f"{runs / name}.json or its protocol card is missing or broken ({err}); "
             f"run `dvc repro evaluate@{name}`"
         ) from None
+    curve = metrics.pop("curve", None)
     ssim = metrics.get("ssim", {})
     if "diversity" in ssim and "diversity_real" in ssim:
         ssim["diversity_gap"] = abs(ssim["diversity"] - ssim["diversity_real"])
@@ -43,7 +42,7 @@ def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str]:
         for key, value in flatten(metrics).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
-    return numeric, card["feature_extractor"]["name"]
+    return numeric, card["feature_extractor"]["name"], curve
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -95,11 +94,17 @@ def judge(families: dict[str, dict], extractor: str, confidence: float) -> tuple
 
 
 def run_compare(
-    names: list[str], seeds: list[int], confidence: float, runs: Path, out: Path
+    names: list[str],
+    seeds: list[int],
+    confidence: float,
+    runs: Path,
+    out: Path,
+    curves: Path | None = None,
 ) -> dict:
-    """Aggregate, judge and write compare.json (nested, for `dvc metrics show`); returns it."""
+    """Aggregate, judge and write compare.json (nested, for `dvc metrics show`) and, in
+    `curves`, one CSV of the quality-against-compute curve per family; returns compare.json."""
     read = {f: [read_run(runs, f, s) for s in seeds] for f in names}
-    extractors = {extractor for runs_of in read.values() for _, extractor in runs_of}
+    extractors = {extractor for runs_of in read.values() for _, extractor, _ in runs_of}
     if len(extractors) != 1:
         found = ", ".join(sorted(extractors))
         raise GenbenchError(
@@ -107,8 +112,11 @@ def run_compare(
             "rerun `dvc repro` so every model is evaluated with evaluate.feature_extractor"
         )
     extractor = extractors.pop()
-    families = aggregate({f: [m for m, _ in runs_of] for f, runs_of in read.items()}, confidence)
+    families = aggregate({f: [r[0] for r in runs_of] for f, runs_of in read.items()}, confidence)
     verdicts, pairwise = judge(families, extractor, confidence)
+    curve = curve_section({f: [r[2] for r in runs_of] for f, runs_of in read.items()}, confidence)
+    if curve is not None and curves is not None:
+        write_curve_tables(curve["families"], curves)
     result = {
         "seeds": list(seeds),
         "n": len(seeds),
@@ -118,6 +126,7 @@ def run_compare(
         "families": {f: nest(stats) for f, stats in families.items()},
         "verdicts": verdicts,
         "pairwise": pairwise,
+        "curve": curve,
     }
     write_json(out, result)
     return result

@@ -61,6 +61,18 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def paired_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of the paired t-test of a[i] against b[i] (the same seeds' models at two
+    points of one training). None with fewer than 2 pairs; constant differences: 0 if they are
+    not zero, else 1."""
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    differences = np.subtract(a, b)
+    if np.std(differences) == 0:
+        return 0.0 if differences[0] != 0 else 1.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One metric's verdict. leader: the family with the best mean; best: the leader when it

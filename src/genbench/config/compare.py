@@ -33,6 +33,12 @@ class CompareParams(Section):
     # Training and sampling seeds: one trained model per family and seed.
     seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)  # of the intervals and the verdict's tests
+    # Fractions of the budget at which training keeps the EMA weights of the generating network
+    # (quality against compute: the evaluate stage scores each). 1.0, the final weights, is always
+    # a point of the curve; geometric spacing reads evenly on the report's log axis.
+    snapshots: list[float] = Field(
+        default_factory=lambda: [0.125, 0.25, 0.5, 1.0], min_length=1, max_length=32
+    )
 
     @model_validator(mode="after")
     def _distinct_seeds(self) -> Self:
@@ -40,3 +46,22 @@ class CompareParams(Section):
         if repeated:
             raise ValueError(f"seeds: {repeated[0]} is listed twice; list each seed once")
         return self
+
+    @model_validator(mode="after")
+    def _snapshot_fractions(self) -> Self:
+        for fraction in self.snapshots:
+            if not 0.0 < fraction <= 1.0:
+                raise ValueError(
+                    f"snapshots: {fraction} is not a fraction of the budget; use values in (0, 1]"
+                )
+        if self.snapshots != sorted(set(self.snapshots)):
+            raise ValueError(
+                f"snapshots: {self.snapshots} must be increasing with no repeats, "
+                "e.g. [0.125, 0.25, 0.5, 1.0]"
+            )
+        return self
+
+    @property
+    def curve_fractions(self) -> list[float]:
+        """The fractions of the budget every model is scored at: the snapshots, then 1.0."""
+        return self.snapshots if self.snapshots[-1] == 1.0 else [*self.snapshots, 1.0]

@@ -27,6 +27,10 @@ class EvaluateParams(Section):
     # feature_extractor and num_samples, and the reference is the train split
     protocol: Literal["custom", "paper"] = "custom"
     num_samples: int = Field(1000, ge=2, le=1_000_000)  # generated (and real-floor) images
+    # Images per point of the quality-against-compute curve (FID and KID of each snapshot in
+    # compare.snapshots; capped at num_samples); 0 scores no curve. Fewer than the full count:
+    # the curve's points compare with each other and with the floor at this count only.
+    curve_samples: int = Field(100, ge=0, le=1_000_000)
     feature_extractor: Literal["evaluator", "inception-v3-compat"] = "evaluator"
     # A local copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth)
     # for machines without internet; None lets torch-fidelity download them.
@@ -65,6 +69,15 @@ class EvaluateParams(Section):
     def reference_split(self) -> str:
         """The split every sample is scored against: the papers' train split, else test."""
         return "train" if self.protocol == "paper" else "test"
+
+    @model_validator(mode="after")
+    def _curve_size(self) -> Self:
+        if 0 < self.curve_samples < 4:
+            raise ValueError(
+                f"curve_samples = {self.curve_samples}: KID needs at least 4 images; "
+                "use 4 or more, or 0 for no curve"
+            )
+        return self
 
     @model_validator(mode="after")
     def _splits_fit(self) -> Self:

@@ -62,6 +62,7 @@ def protocol_card(
         "prdc": prdc_card(cfg, generated_count, reference["size"]),
         "memorisation": memorisation_card(cfg, meta, floor),
         "val": val_card(cfg, generated_count, meta),
+        "curve": curve_card(cfg, generated_count, reference["size"], floor),
         "ssim": ssim.describe(meta["image_size"]),
         "ssim_pairs": cfg.ssim_pairs,
         "versions": versions,
@@ -117,3 +118,24 @@ def val_card(cfg: EvaluateParams, generated_count: int, meta: dict) -> dict[str,
     val = split_info(meta, "val")
     size = kid_subset_size(cfg.kid_subset_size, generated_count, val["size"])
     return {**val, "metrics": ["fid", "kid_mean", "kid_std"], "kid_subset_size": size}
+
+
+def curve_card(
+    cfg: EvaluateParams, generated_count: int, reference_size: int, floor: str | None
+) -> dict[str, Any] | None:
+    """How the quality-against-compute points were scored (None: curve_samples 0)."""
+    count = min(cfg.curve_samples, generated_count)
+    if not count:
+        return None
+    return {
+        "samples": count,
+        "metrics": ["fid", "kid_mean", "kid_std"],
+        "reference": cfg.reference_split,
+        "kid_subset_size": kid_subset_size(cfg.kid_subset_size, count, reference_size),
+        "points": "the real floor's first images"
+        if floor is not None
+        else "each snapshot's samples drawn with the model's sampling seed; the last point "
+        "(the final weights): the first of the full evaluation's samples",
+        "comparable": "with the other curve points and the floor at this count only: FID's "
+        "bias grows as the count falls",
+    }

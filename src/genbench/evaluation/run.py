@@ -13,6 +13,7 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.data import load_split, read_meta
 from genbench.device import resolve_device
 from genbench.evaluation.card import protocol_card
+from genbench.evaluation.curve import score_curve, score_floor
 from genbench.evaluation.extractor import prepare_extractor
 from genbench.evaluation.features import FeatureSets
 from genbench.evaluation.scoring import (
@@ -65,6 +66,12 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     pairs = _reconstructions(model, test, cfg.batch_size, results)
     if cost is not None:
         results["cost"] = cost
+    if model is not None:
+        curve = score_curve(model, paths.model, generated, cfg, sets, seed)
+        if curve is not None:
+            results["curve"] = curve
+    elif cfg.curve_samples:
+        results["curve_floor"] = score_floor(generated, cfg, sets, seed)
     sampler = model.family.sampler_card(model.params) if model else None
     card = protocol_card(cfg, extractor, len(generated), meta, seed, sampler, floor)
     nearest = None if memo is None else nearest_pairs(generated, _train(paths.data), memo)

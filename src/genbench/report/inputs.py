@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import GenbenchError
-from genbench.layout import CONFIG, CURVES, RUN
+from genbench.layout import CONFIG, CURVES, RUN, STATS, run_name
 from genbench.system import git
 
 REAL = "real"  # the floor's name in metrics/ and figures/
@@ -27,6 +27,7 @@ class Result:
     card: dict[str, Any]  # metrics/<name>.protocol.json
     config: dict[str, Any] | None = None  # models/<name>/config.json: family, params, data, seed
     run: dict[str, str] | None = None  # models/<name>/mlflow_run.json: run_id, tracking_uri
+    stats: dict[str, Any] | None = None  # models/<name>/train_stats.json: cost, snapshot times
     curves: Path | None = None  # models/<name>/losses.csv
     figures: dict[str, Path] = field(default_factory=dict)  # file name (layout.py) -> PNG
 
@@ -85,13 +86,14 @@ def load_result(name: str, metrics_dir: Path, figures_dir: Path, model_dir: Path
     if model_dir is None:
         return Result(name, metrics, card, figures=figures)
     train = f"dvc repro train@{name}"
-    curves = model_dir / CURVES
+    curves, stats = model_dir / CURVES, model_dir / STATS
     return Result(
         name,
         metrics,
         card,
         config=read_json(model_dir / CONFIG, train),
         run=read_json(model_dir / RUN, train),
+        stats=read_json(stats, train) if stats.exists() else None,
         curves=curves if curves.exists() else None,
         figures=figures,
     )
@@ -123,7 +125,7 @@ def load_inputs(
     missing = [n for n in names if n not in comparison.get("families", {})]
     if missing:
         raise GenbenchError(f"{metrics_dir / COMPARE} has no {missing[0]}; run `dvc repro compare`")
-    runs = [f"{n}-{seed}" for n in names for seed in comparison["seeds"]]
+    runs = [run_name(n, seed) for n in names for seed in comparison["seeds"]]
     models = [load_result(r, metrics_dir, figures_dir, models_dir / r) for r in runs]
     real = load_result(REAL, metrics_dir, figures_dir, None)
     dataset = {**read_json(data_dir / "meta.json", "dvc repro preprocess"), "path": str(data_dir)}

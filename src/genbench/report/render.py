@@ -13,7 +13,8 @@ from markupsafe import Markup
 
 from genbench.files import atomic_dir, flatten
 from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE
-from genbench.report.figures import curves_png, data_uri, seeds_png
+from genbench.report.compute import curve_panels, leader_changes, warnings
+from genbench.report.figures import compute_png, curves_png, data_uri, seeds_png
 from genbench.report.inputs import ReportInputs, Result
 from genbench.report.table import (
     COLUMNS,
@@ -91,9 +92,24 @@ def caption(result: Result, file: str, real: bool) -> str:
 
 
 def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
-    """The seed figure, then sample grids (each family's first seed beside real images),
-    reconstructions and training curves (first seed), as image entries."""
-    shown: dict[str, list] = {"seeds": [], "grids": [], "reconstructions": [], "curves": []}
+    """Quality against compute, the seed figure, then sample grids (each family's first seed
+    beside real images), reconstructions and training curves (first seed), as image entries."""
+    shown: dict[str, list] = {
+        "compute": [],
+        "seeds": [],
+        "grids": [],
+        "reconstructions": [],
+        "curves": [],
+    }
+    curve = inputs.comparison.get("curve")
+    if curve and (png := compute_png(curve_panels(inputs), curve["samples"])):
+        text = (
+            f"FID and KID against training compute: each family's mean over {len(inputs.seeds)}"
+            f" seeds at every snapshot, its {round(100 * inputs.comparison['confidence'])}% "
+            f"interval, its best snapshot (star) and real data (dashed), each scored on "
+            f"{curve['samples']} samples"
+        )
+        shown["compute"].append(image(images, "compute.png", png, text))
     if png := seeds_png(seed_panels(inputs)):
         seeds = len(inputs.seeds)
         text = f"every seed's value per family, with the mean and its interval ({seeds} seeds)"
@@ -164,6 +180,8 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "num_samples": inputs.real.card.get("num_samples", ""),
         "dataset": inputs.dataset,
         "headline": headline(inputs),
+        "along_budget": leader_changes(inputs),
+        "warnings": warnings(inputs),
         "table": table(inputs),
         "figures": figures(inputs, images),
         "changes": changes(inputs),

@@ -7,6 +7,7 @@ NaN/inf, logs averaged losses, and writes resumable checkpoints (resume.py).
 """
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from genbench.training.resume import (
     kept_checkpoint,
 )
 from genbench.training.runtime import Runtime
+from genbench.training.snapshots import SnapshotKeeper
 
 LogFn = Callable[[dict[str, float], int], None]
 
@@ -174,6 +176,12 @@ def _final(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn
     return ema.module
 
 
+def _snapshot(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn.Module:
+    """What _final would keep if training stopped now, leaving the running average untouched
+    (finalize_ema refreshes statistics in place, with its own random generator)."""
+    return _final(generating, copy.deepcopy(ema) if ema is not None else None, parts)
+
+
 def _autocast(cfg: TrainParams, runtime: Runtime) -> Autocast:
     """What the family step enters around its forward and loss: bf16 autocast, or nothing."""
     if cfg.precision != "bf16":
@@ -211,8 +219,10 @@ def train(
     run_hash: str,
     runtime: Runtime,
     log_metrics: LogFn | None = None,
+    snapshots: SnapshotKeeper | None = None,
 ) -> TrainResult:
-    """Train for cfg.steps steps on uint8 (N, C, H, W) images, resuming from workdir if possible."""
+    """Train for cfg.steps steps on uint8 (N, C, H, W) images, resuming from workdir if possible;
+    `snapshots` keeps the weights _final would give at its steps."""
     _check_batch_size(cfg, runtime)
     workdir.mkdir(parents=True, exist_ok=True)
     fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
@@ -220,8 +230,11 @@ def train(
         module.to(runtime.device, memory_format=fmt)
     generating = parts.modules[parts.generating]
     ema = _ema(generating, cfg.ema_decay)
-    state = Resumable(parts, ema, torch.Generator(), run_hash, runtime)
+    lacks = snapshots.missing if snapshots is not None else None
+    state = Resumable(parts, ema, torch.Generator(), run_hash, runtime, lacks=lacks)
     state.restore(workdir / CHECKPOINT, seed, cfg.steps)
+    if snapshots is not None and state.step == 0 and runtime.is_main:
+        snapshots.clear()  # another run's, if any
     running = {
         k: _wrap(m, cfg, runtime, broadcast=k not in parts.local_buffers)
         for k, m in parts.modules.items()
@@ -243,6 +256,9 @@ def train(
                     if log_metrics is not None:
                         log_metrics(row, step)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)
+            if runtime.is_main and snapshots is not None and step in snapshots.steps:
+                seconds = state.seconds + time.perf_counter() - started
+                snapshots.keep(step, _snapshot(generating, ema, parts), seconds)
             if runtime.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 state.save(
                     workdir / CHECKPOINT, step, state.seconds + time.perf_counter() - started

@@ -1,5 +1,6 @@
 """Resumable training state: what a checkpoint holds, and when a checkpoint may be continued."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class Resumable:
     runtime: Runtime
     step: int = 0
     seconds: float = 0.0  # training time of the sessions before this one
+    # why a checkpoint at a step cannot be continued beyond the checks below (None: it can)
+    lacks: Callable[[int], str | None] | None = None
 
     def save(self, path: Path, step: int, seconds: float) -> None:
         """Write the state atomically (rank 0 only), refusing non-finite weights."""
@@ -119,4 +122,4 @@ class Resumable:
             return f"it was made by {state.get('world_size')} processes, this run has " + str(
                 self.runtime.world_size
             )
-        return None
+        return self.lacks(state["step"]) if self.lacks is not None else None

@@ -4,6 +4,7 @@ Also runs under `torchrun --nproc_per_node=N` (DDP): rank 0 alone tracks and wri
 """
 
 import sys
+from functools import partial
 from pathlib import Path
 
 from genbench import tracking
@@ -19,6 +20,7 @@ from genbench.seeding import seed_everything
 from genbench.training.budget import budget_card, step_flops
 from genbench.training.engine import train
 from genbench.training.runtime import start_runtime, stop_runtime
+from genbench.training.snapshots import SnapshotKeeper, snapshot_index
 
 RESUME_KEYS = {"steps", "checkpoint_every", "log_every"}  # they do not change the trajectory
 
@@ -46,7 +48,8 @@ def run_training(
     train split; write `out`; returns the run's stats (None on DDP ranks > 0: they write nothing).
 
     The checkpoints in `workdir` outlive the stage: a rerun with the same params, data and code
-    resumes from the last one (the run hash below decides; a larger budget continues the run).
+    resumes from the last one (the run hash below decides; a larger budget continues the run
+    when the snapshots its new steps need were kept).
     """
     family = load_family(name)
     params = load_params(params_file, compare=CompareParams, **{name: family.params})
@@ -59,6 +62,9 @@ def run_training(
     flops = step_flops(family, cfg, data["channels"], data["image_size"])
     budget = budget_card(params["compare"].budget, cfg, flops)
     cfg = cfg.model_copy(update={"steps": budget["steps"]})
+    fractions = params["compare"].curve_fractions
+    index = snapshot_index(fractions, cfg.steps, flops, cfg.batch_size)
+    keeper = SnapshotKeeper.for_run(workdir, index)
     seed_everything(seed)  # the networks' initial weights come from the seed
     parts = family.build(cfg, data["channels"], data["image_size"])
     runtime = start_runtime(cfg.device, f"{name}.device")
@@ -85,11 +91,16 @@ def run_training(
                 run_hash=run_hash,
                 runtime=runtime,
                 log_metrics=log_metrics,
+                snapshots=keeper,
             )
             result.stats.update(budget, seed=seed)
             if runtime.is_main:
+                result.stats["snapshot_seconds"] = {str(k): v for k, v in keeper.seconds().items()}
                 record = tracking.run_record()
-                write_model_dir(out, result.final, config, result.stats, workdir / CURVES, record)
+                snapshots = partial(keeper.copy_to, index=index)
+                write_model_dir(
+                    out, result.final, config, result.stats, workdir / CURVES, record, snapshots
+                )
                 tracking.log_artifacts(out)
         return result.stats if runtime.is_main else None
     finally:
