@@ -19,11 +19,15 @@ def main() -> None:
     parser.add_argument("--runs", required=True, help="folder of <family>-<seed>.json metrics")
     parser.add_argument("--out", required=True, help="compare.json to write")
     parser.add_argument("--curves", help="folder for one curve CSV per family (dvc plots)")
+    parser.add_argument("--models", help="trained models' folder (their training times)")
     args = parser.parse_args()
     cfg = load_params(args.params, compare=CompareParams)["compare"]
     out = Path(args.out)
     curves = Path(args.curves) if args.curves else None
-    result = run_compare(args.names, cfg.seeds, cfg.confidence, Path(args.runs), out, curves)
+    models = Path(args.models) if args.models else None
+    result = run_compare(
+        args.names, cfg.seeds, cfg.confidence, Path(args.runs), out, curves, models
+    )
     log_compare(result, Path(args.params), out)
     for metric, found in result["verdicts"].items():
         winner = found["best"] or "tie: " + ", ".join(found["tied"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from genbench.compare.run import run_compare
+from genbench.evaluation.card import protocol_id
 
 NAMES = ("gan", "vae", "ddpm")
 SEEDS = (0, 1, 2)
@@ -64,10 +65,9 @@ def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
             "parameters": 1000 * (len(family) + 1),
             "generator_parameters": rng.randrange(5_000, 10_000),
             "sampling_ms_per_image": rng.uniform(0.01, 50),
-            "train_seconds": rng.uniform(10, 200),
-            "train_images_per_second": rng.uniform(100, 10_000),
             "train_steps": 100,
         }
+    values["protocol"] = {"id": protocol_id(card(family))}
     return values
 
 
@@ -99,7 +99,7 @@ def write_model(root: Path, family: str, seed: int) -> None:
         "tracking_uri": "http://127.0.0.1:5000",
     }
     (model / "mlflow_run.json").write_text(json.dumps(run))
-    stats = {"steps": STEPS, "wall_seconds": 40.0 + seed}
+    stats = {"steps": STEPS, "wall_seconds": 40.0 + seed, "images_per_second": 160.0}
     stats["snapshot_seconds"] = {str(round(f * STEPS)): f * 40 + seed for f in FRACTIONS[:-1]}
     (model / "train_stats.json").write_text(json.dumps(stats))
     rows = [f"{10 * s},{1 / (s + 1):.4f},{100 + s}" for s in range(1, 6)]
@@ -133,6 +133,7 @@ def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> 
         metrics / "runs",
         metrics / "compare.json",
         metrics / "curves",
+        root / "models",
     )
     meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "val": 2, "test": 5}}
     meta |= {"source": "folder", "classes": ["zero", HOSTILE, LINK]}

@@ -1,12 +1,15 @@
-"""The only module that calls torch.save / torch.load: atomic writes, weights_only reads."""
+"""The only module that calls torch.save / torch.load: atomic writes, weights_only reads; and
+the one that writes and reads the weights users share (safetensors: tensors only, no pickle)."""
 
 import hashlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import safetensors.torch
 import torch
 
 from genbench.errors import GenbenchError
@@ -16,20 +19,44 @@ class CheckpointError(GenbenchError):
     """A checkpoint or weights file is missing or cannot be read safely."""
 
 
-def save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temp file in the same folder, then rename: never a half-written file."""
+def _write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """`write` into a temp file in the same folder, synced, then renamed onto `path`: readers
+    never see a half-written file, and a failure leaves the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save(obj: Any, path: str | Path) -> None:
+    """torch.save, atomically (temp file + rename): never a half-written checkpoint."""
+    _write_atomically(path, lambda handle: torch.save(obj, handle))
+
+
+def save_weights(state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
+    """A network's weights as safetensors, atomically (temp file + rename). Tensors are stored
+    contiguous (channels_last ones included); loading copies them into any memory format."""
+    tensors = {name: value.detach().contiguous() for name, value in state_dict.items()}
+    _write_atomically(path, lambda handle: handle.write(safetensors.torch.save(tensors)))
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A safetensors weights file as a state dict on `device`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} not found")
+    try:
+        return safetensors.torch.load_file(path, device=str(device))
+    except Exception as err:  # a truncated or foreign file
+        raise CheckpointError(f"{path} cannot be loaded ({type(err).__name__}: {err})") from None
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """The `genbench` command: `genbench validate`, `genbench sample`.
 
-torch and the model code are imported only once `sample`'s arguments are known to be good, so a
-mistyped flag costs a fraction of a second, not the seconds of importing torch.
+torch and the model code are imported only once `sample`'s arguments are known to be good, so
+`--help`, `--version`, `validate` and a mistyped flag cost a fraction of a second, not the
+seconds of importing torch (tests/unit/test_cli.py checks that none of them imports it).
 """
 
 import argparse
@@ -9,6 +10,7 @@ import math
 import re
 from pathlib import Path
 
+from genbench import __version__
 from genbench.config.all import validate_params
 from genbench.config.base import DEVICE_PATTERN
 from genbench.errors import GenbenchError, run_stage
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genbench", description="Train and compare image generative models."
     )
+    parser.add_argument("--version", action="version", version=f"genbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser(
         "validate", help="check params.yaml and this machine before any work runs"

@@ -9,12 +9,12 @@ def run_name(family: str, seed: int) -> str:
 
 def snapshot_file(step: int) -> str:
     """The weights file of the snapshot at `step` in a model's snapshots/ folder."""
-    return f"step-{step:07d}.pt"
+    return f"step-{step:07d}.safetensors"
 
 
 # A trained model's folder, models/<name>/ (model_dir.py writes and reads it).
 WEIGHTS, CONFIG, GRID, STATS, CURVES, RUN = (
-    "weights.pt",
+    "weights.safetensors",
     "config.json",
     "samples.png",
     "train_stats.json",
@@ -30,3 +30,18 @@ SAMPLES_FIGURE, RECONSTRUCTIONS_FIGURE = "samples.png", "reconstructions.png"
 NEAREST_FIGURE = "nearest.png"
 # torch-fidelity 0.4's Inception weights file (it downloads it into torch hub's checkpoints/).
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+# The protocol card's keys that must match for two evaluations' quality numbers to be compared
+# at all: the extractor, reference set, sample count, sampler, and how KID,
+# precision/recall/density/coverage and the real-data floor were computed (their rules changed
+# once already). Evaluation writes their digest into the metrics file; the report compares it.
+COMPARABLE = (
+    "feature_extractor",
+    "reference",
+    "num_samples",
+    "sampler",
+    "protocol",
+    "kid",
+    "prdc",
+    "real_floor",
+)

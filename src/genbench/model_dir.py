@@ -1,8 +1,9 @@
 """A trained model's folder (models/<name>/) and the sampling API every consumer uses.
 
-Folder: weights.pt (final EMA weights of the generating network), config.json (family, params,
-data shape, seed), samples.png (fixed noise), train_stats.json, losses.csv, mlflow_run.json,
-snapshots/ (the weights at fractions of the budget and their index, snapshots.json).
+Folder: weights.safetensors (final EMA weights of the generating network), config.json (family,
+params, data shape, seed, budget, parameter counts), samples.png (fixed noise),
+train_stats.json and losses.csv (with timings), mlflow_run.json, snapshots/ (the weights at
+fractions of the budget and their index, snapshots.json).
 Written by training, read by evaluation and `genbench sample`: none of them imports the other.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from genbench import checkpoint
 from genbench.errors import GenbenchError
@@ -52,7 +54,7 @@ def write_model_dir(
     params = family.params.model_validate(config["params"])
     grid = sample_images(family, net, params, GRID_SIZE, seed=config["seed"])
     with atomic_dir(out) as tmp:
-        checkpoint.save(net.state_dict(), tmp / WEIGHTS)
+        checkpoint.save_weights(net.state_dict(), tmp / WEIGHTS)
         for name, content in ((CONFIG, config), (STATS, stats), (RUN, run)):
             write_json(tmp / name, content)
         shutil.copyfile(curves, tmp / CURVES)
@@ -73,7 +75,7 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> Tra
     family = load_family(config["family"])
     params = family.params.model_validate(config["params"])
     net = family.build_generating(params, config["data"]["channels"], config["data"]["image_size"])
-    net.load_state_dict(checkpoint.load(model_dir / WEIGHTS))
+    net.load_state_dict(checkpoint.load_weights(model_dir / WEIGHTS))
     return TrainedModel(family, net.to(device).eval(), params, config)
 
 
@@ -89,9 +91,11 @@ def sample_images(
     generator = torch.Generator().manual_seed(seed)
     was_training = net.training
     net.eval()
-    chunks = [
-        to_uint8(family.sample(net, params, min(batch_size, n - i), generator))
-        for i in range(0, n, batch_size)
-    ]
+    chunks = []
+    # a DDPM batch of 256 takes seconds; the bar (stderr, terminals only) gives the ETA
+    with tqdm(total=n, unit="img", desc="sample", mininterval=1.0, disable=None) as bar:
+        for i in range(0, n, batch_size):
+            chunks.append(to_uint8(family.sample(net, params, min(batch_size, n - i), generator)))
+            bar.update(len(chunks[-1]))
     net.train(was_training)
     return torch.cat(chunks)

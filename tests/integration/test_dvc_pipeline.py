@@ -122,6 +122,14 @@ def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
             want = (f"{family}.csv", str(point["flops"]), str(point["fid"]["mean"]))
             assert want in drawn
 
+    # a training's timings are not inputs of its evaluation (only of the comparison)
+    stats = project / "models/gan-0/train_stats.json"
+    kept = stats.read_text()
+    stats.write_text(json.dumps(json.loads(kept) | {"wall_seconds": 1e6}))
+    stale = changed_stages(project, env)
+    assert "evaluate@gan-0" not in stale and {"train@gan-0", "compare"} <= stale
+    stats.write_text(kept)
+
     original = (project / "params.yaml").read_text()
     try:
         changed = {**params, "compare": {**params["compare"], "seeds": [*seeds, 7]}}
@@ -177,6 +185,31 @@ def test_num_samples_template_and_family_edits_rerun_only_dependents(repro_once)
     assert changed_stages(project, env) == ddpm
     fourth = run(["dvc", "repro"], project, env)
     assert ran(fourth, stages) == ddpm | {"compare", "report"}
+
+
+@pytest.mark.timeout(600)
+def test_going_back_to_earlier_params_restores_the_training_from_the_run_cache(project):
+    """gan.steps 20 -> 30 -> 20: the third `dvc repro` trains nothing, DVC's run cache restores
+    the 20-step outputs (every out of the stage is cached)."""
+    params = tiny_graph_params(project)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    weights = project / "models/gan-0/weights.safetensors"
+
+    def train(steps: int) -> str:
+        params["gan"]["steps"] = steps
+        (project / "params.yaml").write_text(yaml.safe_dump(params))
+        return run(["dvc", "repro", "train@gan-0"], project, env)
+
+    assert "train@gan-0: 20 steps" in train(20)
+    first = weights.read_bytes()
+    assert "train@gan-0: 30 steps" in train(30)
+    assert weights.read_bytes() != first
+    third = train(20)
+    assert "Stage 'train@gan-0' is cached - skipping run" in third
+    assert "train@gan-0: " not in third  # the stage's own line: it did not train
+    assert weights.read_bytes() == first
+    stats = json.loads((project / "models/gan-0/train_stats.json").read_text())
+    assert stats["steps"] == 20 and (project / "models/gan-0/snapshots/snapshots.json").exists()
 
 
 def changed_stages(project: Path, env: dict) -> set[str]:

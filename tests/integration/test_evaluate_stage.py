@@ -201,10 +201,10 @@ def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(ev
     assert [p["step"] for p in points] == [250, 500, 1000, 2000]
     assert [p["flops"] for p in points] == [p["step"] * stats["flops_per_step"] for p in points]
     assert points[-1]["flops"] == stats["train_flops"]
-    assert sorted(p.name for p in (root / "models/vae/snapshots").glob("*.pt")) == [
-        "step-0000250.pt",
-        "step-0000500.pt",
-        "step-0001000.pt",
+    assert sorted(p.name for p in (root / "models/vae/snapshots").glob("*.safetensors")) == [
+        "step-0000250.safetensors",
+        "step-0000500.safetensors",
+        "step-0001000.safetensors",
     ]
     assert set(stats["snapshot_seconds"]) == {"250", "500", "1000"}
     fids = [p["fid"] for p in points]

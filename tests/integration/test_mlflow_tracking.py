@@ -54,7 +54,7 @@ def test_training_run_is_tracked_on_a_real_server(tmp_path, tiny_data, mlflow_se
     assert [m.step for m in history] == [10, 20, 30]
     assert client.get_metric_history(run.info.run_id, "images_per_second")[-1].value > 0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"samples.png", "weights.pt", "config.json", "train_stats.json"} <= artifacts
+    assert {"samples.png", "weights.safetensors", "config.json", "train_stats.json"} <= artifacts
 
 
 def test_unreachable_server_stops_before_training(tmp_path, tiny_data):

@@ -24,7 +24,7 @@ from tests.report_fixture import NAMES, write_outputs
 
 
 def weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    return checkpoint.load(model_dir / "weights.pt")
+    return checkpoint.load_weights(model_dir / "weights.safetensors")
 
 
 def test_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path, tiny_data):

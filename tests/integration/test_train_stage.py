@@ -14,7 +14,7 @@ from tests.integration.conftest import BIN, TINY, run_train, stage_env, tiny_par
 
 
 def weights(model_dir):
-    return checkpoint.load(model_dir / "weights.pt")
+    return checkpoint.load_weights(model_dir / "weights.safetensors")
 
 
 @pytest.mark.parametrize("model", ["gan", "vae", "ddpm"])
@@ -23,7 +23,7 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     result = run_train(model, params, tiny_data, tmp_path)
     out = tmp_path / "models" / model
     assert {p.name for p in out.iterdir()} == {
-        "weights.pt",
+        "weights.safetensors",
         "config.json",
         "samples.png",
         "train_stats.json",
@@ -33,12 +33,12 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     }
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["steps"] == 40
-    # the default snapshots, 1/8, 1/4 and 1/2 of 40 steps (the final weights are weights.pt)
+    # the default snapshots, 1/8, 1/4 and 1/2 of 40 steps (the last: weights.safetensors)
     index = json.loads((out / "snapshots/snapshots.json").read_text())
     assert [(row["step"], row["file"]) for row in index] == [
-        (5, "step-0000005.pt"),
-        (10, "step-0000010.pt"),
-        (20, "step-0000020.pt"),
+        (5, "step-0000005.safetensors"),
+        (10, "step-0000010.safetensors"),
+        (20, "step-0000020.safetensors"),
         (40, None),
     ]
     assert all(row["flops"] == row["step"] * stats["flops_per_step"] for row in index)
@@ -50,6 +50,11 @@ def test_stage_writes_the_model_folder(tmp_path, tiny_data, model):
     assert stats["parameter_count"] == counts
     config = json.loads((out / "config.json").read_text())
     assert config["family"] == model and config["data"]["image_size"] == 8
+    assert config["parameter_count"] == counts  # evaluation's cost reads it (no timings there)
+    # the weights users share: safetensors (no pickle), the generating network's state dict
+    assert (out / "weights.safetensors").read_bytes()[8:9] == b"{"  # a JSON header, not a zip
+    generating = family.build_generating(family.params(**TINY[model]), 1, 8).state_dict()
+    assert weights(out).keys() == generating.keys()
     assert f"train@{model}" in result.stdout
 
 

@@ -87,7 +87,10 @@ def test_the_report_says_where_the_leader_changes_and_warns_of_the_collapse(tmp_
     assert kid.startswith("KID along the budget")
     (fid_warning, kid_warning) = warnings(inputs)
     assert fid_warning.startswith("gan: its final FID (")
-    assert "worse than at 50% of the budget" in fid_warning and "step-0000050.pt" in fid_warning
+    assert (
+        "worse than at 50% of the budget" in fid_warning
+        and "step-0000050.safetensors" in fid_warning
+    )
     page, markdown = render(tmp_path)
     assert fid.replace("(", "\\(").replace(")", "\\)") in markdown
     assert page.index('id="compute-figure"') < page.index('id="seeds-figure"')

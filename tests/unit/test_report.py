@@ -9,6 +9,7 @@ import pytest
 from markupsafe import escape
 
 from genbench.errors import GenbenchError
+from genbench.evaluation.card import protocol_id
 from genbench.report.inputs import REAL, ReportInputs, committed_at, load_inputs
 from genbench.report.render import write_report
 from tests.report_fixture import HOSTILE, NAMES, SEEDS, write_outputs
@@ -87,6 +88,9 @@ def test_headline_names_a_best_only_when_significant_and_says_tie_otherwise(tmp_
     is_line = next(line for line in markdown.splitlines() if line.startswith("- **IS**"))
     assert "not significant: a tie between" in is_line
     assert comparison["verdicts"]["is_mean"]["best"] is None
+    # training times come from the models' train_stats.json, not from evaluation's metrics
+    assert comparison["families"]["gan"]["cost"]["train_seconds"]["values"] == [40, 41, 42]
+    assert "train_seconds" not in json.loads((tmp_path / "metrics/runs/gan-0.json").read_text())
     assert "Feature extractor for FID, KID, IS, precision and recall: <strong>evaluator" in page
     assert page.index("Feature extractor") < page.index('id="metric-table"')
     budget = Tables()
@@ -171,15 +175,22 @@ def test_change_since_the_previous_commit(tmp_path):
     assert f"dvc metrics diff {previous.commit}" in markdown
 
 
+def change_protocol(root: Path, name: str, **card_values) -> None:
+    """Rewrite a run's card and the digest its metrics file carries, as an evaluation under
+    another protocol would."""
+    path = root / f"metrics/runs/{name}.protocol.json"
+    card = json.loads(path.read_text()) | card_values
+    path.write_text(json.dumps(card))
+    metrics = json.loads((root / f"metrics/runs/{name}.json").read_text())
+    metrics["protocol"]["id"] = protocol_id(card)
+    (root / f"metrics/runs/{name}.json").write_text(json.dumps(metrics))
+
+
 def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
     commit_outputs(tmp_path, salt=0)
     write_outputs(tmp_path, salt=1)
-    card = json.loads((tmp_path / "metrics/runs/ddpm-0.protocol.json").read_text())
-    card["num_samples"] = 500  # the ddpm's numbers now come from fewer samples
-    (tmp_path / "metrics/runs/ddpm-0.protocol.json").write_text(json.dumps(card))
-    card = json.loads((tmp_path / "metrics/runs/vae-1.protocol.json").read_text())
-    card["kid"] = {"subset_size": 180}  # another KID rule
-    (tmp_path / "metrics/runs/vae-1.protocol.json").write_text(json.dumps(card))
+    change_protocol(tmp_path, "ddpm-0", num_samples=500)  # fewer samples
+    change_protocol(tmp_path, "vae-1", kid={"subset_size": 180})  # another KID rule
     metrics = json.loads((tmp_path / "metrics/runs/gan-0.json").read_text())
     metrics["evaluator"]["is_mean"] = float("nan")
     (tmp_path / "metrics/runs/gan-0.json").write_text(json.dumps(metrics))
@@ -190,8 +201,31 @@ def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
     found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
     assert found[("metrics/runs/ddpm-0.json", "evaluator.fid")] == "not comparable"
     assert found[("metrics/runs/vae-1.json", "evaluator.kid_mean")] == "not comparable"
-    assert found[("metrics/runs/ddpm-0.json", "cost.train_seconds")] in ("better", "worse")
+    assert found[("metrics/runs/ddpm-0.json", "cost.generator_parameters")] == "changed"
+    # a measured duration moves with the machine's load: never better or worse
+    assert found[("metrics/runs/vae-0.json", "cost.sampling_ms_per_image")] == "timing"
     assert found[("metrics/runs/gan-0.json", "evaluator.is_mean")] == "invalid"
+    assert found[("metrics/runs/vae-0.json", "evaluator.fid")] in ("better", "worse")
+    assert not any(metric == "protocol.id" for _, metric in found)
+
+
+def test_metrics_from_before_the_protocol_digest_are_judged_by_the_committed_card(tmp_path):
+    commit_outputs(tmp_path, salt=0)  # then: no digest in the metrics files
+    for name in ("gan-0", "vae-0"):
+        path = tmp_path / f"metrics/runs/{name}.json"
+        metrics = json.loads(path.read_text())
+        del metrics["protocol"]
+        path.write_text(json.dumps(metrics))
+    git(tmp_path, "commit", "-qam", "no digest")
+    write_outputs(tmp_path, salt=1)
+    path = tmp_path / "metrics/runs/gan-0.protocol.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"num_samples": 500}))
+    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
+    page, _ = render(tmp_path, previous)
+    rows = Tables()
+    rows.feed(page)
+    found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
+    assert found[("metrics/runs/gan-0.json", "evaluator.fid")] == "not comparable"
     assert found[("metrics/runs/vae-0.json", "evaluator.fid")] in ("better", "worse")
 
 

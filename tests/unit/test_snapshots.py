@@ -26,15 +26,15 @@ def test_fractions_give_rounded_steps_and_exact_flops():
         assert row["flops"] == row["step"] * 23_727_000_000  # integers: exact
         assert row["images_seen"] == row["step"] * 64
     assert [row["file"] for row in index] == [
-        "step-0000016.pt",
-        "step-0000032.pt",
-        "step-0000063.pt",
+        "step-0000016.safetensors",
+        "step-0000032.safetensors",
+        "step-0000063.safetensors",
         None,
     ]
     # a tiny budget: never step 0; fractions that land on the last step are the final weights
     assert snapshot_steps([0.01, 0.5, 0.9, 1.0], 2) == [1, 1, 2, 2]
     assert [r["file"] for r in snapshot_index([0.01, 0.9, 1.0], 2, 10, 1)] == [
-        "step-0000001.pt",
+        "step-0000001.safetensors",
         None,
         None,
     ]
@@ -90,7 +90,7 @@ def test_a_snapshot_holds_the_weights_a_run_stopped_at_its_step_keeps(tmp_path):
     whole = gan_run(tmp_path / "whole", 6, keeper)
     for step in (2, 4):
         stopped = gan_run(tmp_path / f"stop-{step}", step).final.state_dict()
-        assert_same_weights(stopped, checkpoint.load(keeper.path(step)))
+        assert_same_weights(stopped, checkpoint.load_weights(keeper.path(step)))
     # keeping snapshots changes nothing in the run itself
     assert_same_weights(gan_run(tmp_path / "plain", 6).final.state_dict(), whole.final.state_dict())
     seconds = keeper.seconds()
@@ -98,8 +98,8 @@ def test_a_snapshot_holds_the_weights_a_run_stopped_at_its_step_keeps(tmp_path):
     keeper.copy_to(tmp_path / "model", index)
     assert sorted(p.name for p in (tmp_path / "model" / SNAPSHOTS).iterdir()) == [
         "snapshots.json",
-        "step-0000002.pt",
-        "step-0000004.pt",
+        "step-0000002.safetensors",
+        "step-0000004.safetensors",
     ]
     assert json.loads((tmp_path / "model" / SNAPSHOTS / SNAPSHOT_INDEX).read_text()) == index
 
@@ -115,7 +115,9 @@ def test_snapshots_survive_a_kill_and_resume_bit_for_bit(tmp_path, capsys):
     resumed = gan_run(tmp_path / "split", 6, split)
     assert resumed.stats["resumed_from_step"] == 3
     for step in (2, 4):
-        assert_same_weights(checkpoint.load(whole.path(step)), checkpoint.load(split.path(step)))
+        assert_same_weights(
+            checkpoint.load_weights(whole.path(step)), checkpoint.load_weights(split.path(step))
+        )
 
 
 def test_a_checkpoint_past_a_snapshot_it_did_not_keep_is_not_continued(tmp_path, capsys):

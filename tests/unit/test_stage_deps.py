@@ -7,6 +7,7 @@ in it, so that a folder dep never stands for code the stage does not run).
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -72,13 +73,26 @@ def one_per_family(names) -> list[str]:
     return kept
 
 
-@pytest.mark.parametrize("name", one_per_family(STAGES))
-def test_code_deps_cover_exactly_what_the_stage_imports(name):
-    deps = code_deps(STAGES[name])
-    stage_file = next(d for d in deps if d.startswith("stages/"))
+def probe(name: str) -> set[str]:
+    """What stage `name` imports, run in a fresh interpreter."""
+    stage_file = next(d for d in code_deps(STAGES[name]) if d.startswith("stages/"))
     base, _, key = name.partition("@")
     family = key.rsplit("-", 1)[0]  # train@gan-0: family gan, seed 0
-    imported = imported_source_files(stage_file, family if base in FAMILY_STAGES else None)
+    return imported_source_files(stage_file, family if base in FAMILY_STAGES else None)
+
+
+@pytest.fixture(scope="module")
+def imports() -> dict[str, set[str]]:
+    """Every probed stage's imports, two interpreters at a time (each imports torch: seconds)."""
+    names = one_per_family(STAGES)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(names, pool.map(probe, names), strict=True))
+
+
+@pytest.mark.parametrize("name", one_per_family(STAGES))
+def test_code_deps_cover_exactly_what_the_stage_imports(name, imports):
+    deps = code_deps(STAGES[name])
+    imported = imports[name]
     uncovered = {f for f in imported if not any(f in modules_under(d) for d in deps)}
     assert not uncovered, f"{name} imports files no dep covers: {sorted(uncovered)}"
     for dep in deps:

@@ -19,11 +19,27 @@ from genbench.compare.curves import curve_section, write_curve_tables
 from genbench.compare.stats import VERDICT_METRICS, summary, verdict, welch_p
 from genbench.errors import GenbenchError
 from genbench.files import flatten, write_json
-from genbench.layout import run_name
+from genbench.layout import STATS, run_name
 
 
-def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str, dict | None]:
-    """(flattened numeric metrics, feature extractor, curve or None) of one evaluated model."""
+def training_time(models: Path | None, name: str) -> dict[str, float]:
+    """The training's wall seconds and images per second (models/<name>/train_stats.json):
+    timings, kept out of evaluation's inputs, joined here. {} when not given or not there."""
+    path = models / name / STATS if models is not None else None
+    if path is None or not path.exists():
+        return {}
+    stats = json.loads(path.read_text())
+    return {
+        "cost.train_seconds": float(stats["wall_seconds"]),
+        "cost.train_images_per_second": float(stats["images_per_second"]),
+    }
+
+
+def read_run(
+    runs: Path, family: str, seed: int, models: Path | None = None
+) -> tuple[dict, str, dict | None]:
+    """(flattened numeric metrics with the training's timings, feature extractor, curve or
+    None) of one evaluated model."""
     name = run_name(family, seed)
     try:
         metrics = json.loads((runs / f"{name}.json").read_text())
@@ -34,6 +50,7 @@ def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str, dict | None
             f"run `dvc repro evaluate@{name}`"
         ) from None
     curve = metrics.pop("curve", None)
+    metrics.pop("protocol", None)  # the card's digest: not a metric to average
     ssim = metrics.get("ssim", {})
     if "diversity" in ssim and "diversity_real" in ssim:
         ssim["diversity_gap"] = abs(ssim["diversity"] - ssim["diversity_real"])
@@ -42,7 +59,7 @@ def read_run(runs: Path, family: str, seed: int) -> tuple[dict, str, dict | None
         for key, value in flatten(metrics).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
-    return numeric, card["feature_extractor"]["name"], curve
+    return numeric | training_time(models, name), card["feature_extractor"]["name"], curve
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -100,10 +117,12 @@ def run_compare(
     runs: Path,
     out: Path,
     curves: Path | None = None,
+    models: Path | None = None,
 ) -> dict:
     """Aggregate, judge and write compare.json (nested, for `dvc metrics show`) and, in
-    `curves`, one CSV of the quality-against-compute curve per family; returns compare.json."""
-    read = {f: [read_run(runs, f, s) for s in seeds] for f in names}
+    `curves`, one CSV of the quality-against-compute curve per family; returns compare.json.
+    `models`: the trained models' folders, for the training times."""
+    read = {f: [read_run(runs, f, s, models) for s in seeds] for f in names}
     extractors = {extractor for runs_of in read.values() for _, extractor, _ in runs_of}
     if len(extractors) != 1:
         found = ", ".join(sorted(extractors))

@@ -2,12 +2,14 @@
 numbers, so they can be reproduced, or refused a comparison.
 """
 
+import hashlib
 import importlib.metadata
+import json
 from typing import Any
 
 from genbench.config.evaluate import EvaluateParams
 from genbench.evaluation.extractor import Extractor
-from genbench.layout import INCEPTION_FILE
+from genbench.layout import COMPARABLE, INCEPTION_FILE
 from genbench.metrics import ssim
 from genbench.metrics.fidelity import kid_subset_size
 from genbench.metrics.neighbours import equal_size
@@ -19,6 +21,14 @@ KID_STD = (
     "holds at most half of the smaller one, so this spread of single-subset estimates bounds "
     "the sampling error of kid_mean from above (to leading order)"
 )
+
+
+def protocol_id(card: dict[str, Any]) -> int:
+    """A number naming the card's COMPARABLE part (48 bits of its sha256): the metrics file
+    carries it (`protocol.id`), so a later report can tell, from git alone, whether two
+    evaluations' numbers may be compared (the card itself is a DVC-cached file)."""
+    part = json.dumps({key: card.get(key) for key in COMPARABLE}, sort_keys=True)
+    return int(hashlib.sha256(part.encode()).hexdigest()[:12], 16)
 
 
 def split_info(meta: dict, split: str) -> dict[str, Any]:

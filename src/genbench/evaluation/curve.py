@@ -38,7 +38,7 @@ def _snapshot_images(
     model: TrainedModel, weights: Path, count: int, seed: int, batch_size: int
 ) -> torch.Tensor:
     net = copy.deepcopy(model.net)  # the final network's architecture, the snapshot's weights
-    net.load_state_dict(checkpoint.load(weights, map_location=next(net.parameters()).device))
+    net.load_state_dict(checkpoint.load_weights(weights, next(net.parameters()).device))
     return sample_images(model.family, net, model.params, count, seed, batch_size=batch_size)
 
 

@@ -12,7 +12,7 @@ from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
 from genbench.data import load_split, read_meta
 from genbench.device import resolve_device
-from genbench.evaluation.card import protocol_card
+from genbench.evaluation.card import protocol_card, protocol_id
 from genbench.evaluation.curve import score_curve, score_floor
 from genbench.evaluation.extractor import prepare_extractor
 from genbench.evaluation.features import FeatureSets
@@ -57,7 +57,7 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     if paths.model:
         model = load_model(paths.model, device)
         seed = model.config["seed"]  # each seed's model samples with its own seed
-        generated, cost = sample_for_evaluation(model, paths.model, cfg, seed)
+        generated, cost = sample_for_evaluation(model, cfg, seed)
     else:  # the floor: real images outside the reference, as many as a model gets to show
         generated = real_floor_images(load_split(paths.data, floor)[0], cfg.num_samples, seed)
     cuda = device.type == "cuda"
@@ -75,10 +75,11 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     sampler = model.family.sampler_card(model.params) if model else None
     card = protocol_card(cfg, extractor, len(generated), meta, seed, sampler, floor)
     nearest = None if memo is None else nearest_pairs(generated, _train(paths.data), memo)
+    results["protocol"] = {"id": protocol_id(card)}
     write_figures(paths.figures, generated, pairs, nearest)
     write_json(paths.out, results)
     write_json(paths.card, card)
-    if paths.model:
+    if paths.model:  # read for logging only (not a dvc.yaml dep: each training has a new id)
         record = json.loads((paths.model / RUN).read_text())
         tracking.log_evaluation(record, results, [paths.out, paths.card])
     return extractor.label, results[extractor.label]["fid"]

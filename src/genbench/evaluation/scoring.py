@@ -2,7 +2,6 @@
 a model's cost, and the figures of what was scored (card.py says how every number was made).
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.data import read_meta
 from genbench.evaluation.features import FeatureSets
 from genbench.imaging import grid_image, to_uint8, to_unit_range
-from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE, STATS
+from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE
 from genbench.metrics import ssim
 from genbench.metrics.fidelity import Features, fid, inception_score, kid, kid_subset_size
 from genbench.metrics.neighbours import Memorisation, equal_size_prdc, memorisation
@@ -85,27 +84,27 @@ def fidelity_scores(
 
 
 def sample_for_evaluation(
-    model: TrainedModel, model_dir: Path, cfg: EvaluateParams, seed: int
+    model: TrainedModel, cfg: EvaluateParams, seed: int
 ) -> tuple[torch.Tensor, dict]:
-    """(num_samples uint8 images, cost figures) of a trained model."""
+    """(num_samples uint8 images, cost figures) of a trained model.
+
+    The training figures come from config.json, which holds no timings: training's wall
+    seconds (train_stats.json) are not a dependency of evaluation, so a retraining that
+    reproduces the same weights does not rerun it (the compare stage adds them)."""
     start = time.perf_counter()
     images = sample_images(
         model.family, model.net, model.params, cfg.num_samples, seed, batch_size=cfg.batch_size
     )
     seconds = time.perf_counter() - start
-    stats = json.loads((model_dir / STATS).read_text())
-    cost = {
+    budget = model.config["budget"]
+    return images, {
         "sampling_ms_per_image": 1000 * seconds / cfg.num_samples,
-        "parameters": sum(stats["parameter_count"].values()),
+        "parameters": sum(model.config["parameter_count"].values()),
         "generator_parameters": sum(p.numel() for p in model.net.parameters()),
-        "train_seconds": stats["wall_seconds"],
-        "train_images_per_second": stats["images_per_second"],
-        "train_steps": stats["steps"],
-        "train_images": stats["steps"] * stats["batch_size"],
+        "train_steps": budget["steps"],
+        "train_images": budget["images_seen"],
+        "train_flops": budget["train_flops"],
     }
-    if "train_flops" in stats:  # models trained before budgets were counted have none
-        cost["train_flops"] = stats["train_flops"]
-    return images, cost
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench.files import flatten
+from genbench.layout import COMPARABLE
 from genbench.report.inputs import ReportInputs, metrics_file
 
 LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
@@ -225,25 +226,18 @@ def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> 
     return "changed"
 
 
-# What must match for two evaluations' quality numbers to be compared at all: the extractor,
-# reference set, sample count, sampler, and how KID, precision/recall/density/coverage and the
-# real-data floor were computed (their rules changed once already).
-PROTOCOL = (
-    "feature_extractor",
-    "reference",
-    "num_samples",
-    "sampler",
-    "protocol",
-    "kid",
-    "prdc",
-    "real_floor",
-)
+PROTOCOL_ID = "protocol.id"  # the digest of the card's COMPARABLE part, in every metrics file
+# Measured durations: they move with the machine's load, so a change is never better or worse.
+TIMINGS = {"sampling_ms_per_image", "train_seconds", "train_images_per_second"}
 
 
-def comparable(card: dict, old_card: dict | None) -> bool:
-    """Same extractor weights, reference set, sample count, sampler and metric rules (no card:
-    assume so)."""
-    return old_card is None or all(card.get(key) == old_card.get(key) for key in PROTOCOL)
+def comparable(current: dict, previous: dict, card: dict, old_card: dict | None) -> bool:
+    """Same extractor weights, reference set, sample count, sampler and metric rules: by the
+    digest both metrics files carry, else (files from before it) by the committed card; with
+    neither, assume so."""
+    if PROTOCOL_ID in current and PROTOCOL_ID in previous:
+        return current[PROTOCOL_ID] == previous[PROTOCOL_ID]
+    return old_card is None or all(card.get(key) == old_card.get(key) for key in COMPARABLE)
 
 
 def change_row(name: str, key: str, old: float | None, new: float | None, mark: str) -> dict:
@@ -273,8 +267,8 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
     for result in [*inputs.models, inputs.real]:
         current = numbers(result.metrics)
         previous = numbers(inputs.previous.metrics.get(result.name) or {})
-        same = comparable(result.card, inputs.previous.cards.get(result.name))
-        for key in sorted(set(current) | set(previous)):
+        same = comparable(current, previous, result.card, inputs.previous.cards.get(result.name))
+        for key in sorted((set(current) | set(previous)) - {PROTOCOL_ID}):
             old, new = previous.get(key), current.get(key)
             if old is None or new is None:
                 mark = "new" if old is None else "removed"
@@ -282,6 +276,8 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
                 mark = "same" if repr(old) == repr(new) else "invalid"  # NaN != NaN
             elif not same and not key.startswith("cost."):
                 mark = "not comparable"
+            elif key.rsplit(".", 1)[-1] in TIMINGS:
+                mark = "timing"
             else:
                 mark = verdict(key, old, new, current, previous)
             if mark != "same":

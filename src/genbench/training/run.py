@@ -94,6 +94,7 @@ def run_training(
                 snapshots=keeper,
             )
             result.stats.update(budget, seed=seed)
+            config["parameter_count"] = result.stats["parameter_count"]  # for evaluation's cost
             if runtime.is_main:
                 result.stats["snapshot_seconds"] = {str(k): v for k, v in keeper.seconds().items()}
                 record = tracking.run_record()

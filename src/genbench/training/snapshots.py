@@ -28,7 +28,7 @@ def snapshot_index(
     fractions: list[float], steps: int, flops_per_step: int, batch_size: int
 ) -> list[dict]:
     """One row per fraction: its step, the training FLOPs and images seen up to it, and its
-    weights file (None: the final weights, weights.pt)."""
+    weights file (None: the final weights, weights.safetensors)."""
     return [
         {
             "fraction": fraction,
@@ -70,7 +70,7 @@ class SnapshotKeeper:
 
     def keep(self, step: int, network: nn.Module, wall_seconds: float) -> None:
         """Write `network`'s weights (atomically) and the training seconds it took to get there."""
-        checkpoint.save(network.state_dict(), self.path(step))
+        checkpoint.save_weights(network.state_dict(), self.path(step))
         write_json(self.path(step).with_suffix(".json"), {"wall_seconds": round(wall_seconds, 3)})
 
     def seconds(self) -> dict[int, float]:
