@@ -140,3 +140,24 @@ def test_the_same_tie_under_another_leader_is_one_span(tmp_path):
     assert fid_sentence.endswith(
         "from 25% to 50% no family is significantly best (gan, vae tie); at 100% ddpm is best"
     )
+
+
+def test_the_warning_adjusts_for_every_earlier_snapshot_not_only_the_better_ones():
+    """The last point is worse than the first (raw paired p < 0.05) but better than the other
+    two: over all three comparisons Holm's adjustment leaves no significant difference."""
+    last = [10.0, 10.5, 11.0]
+    earlier = (
+        [v - d for v, d in zip(last, (1.0, 1.3, 0.8), strict=True)],
+        [v + d for v, d in zip(last, (0.5, -0.2, 0.9), strict=True)],
+        [v + d for v, d in zip(last, (3.0, -1.0, 0.5), strict=True)],
+    )
+    assert paired_p(last, earlier[0]) < 0.05  # alone, it would warn
+    curves = planted({"gan": (0.0, 0.0, 0.0)}, {"gan": 0.0})
+    for seed in range(3):
+        values = [*(e[seed] for e in earlier), last[seed]]
+        curves["gan"][seed]["points"] = [
+            {"fraction": f, "step": 1 + i, "flops": 1 + i, "images_seen": 1}
+            | {"fid": v, "kid_mean": 0.0}
+            for i, (f, v) in enumerate(zip((0.125, 0.25, 0.5, 1.0), values, strict=True))
+        ]
+    assert curve_warnings(aggregate_curves(curves, 0.95), 0.95) == []

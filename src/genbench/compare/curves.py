@@ -74,21 +74,28 @@ def curve_verdicts(curves: dict[str, list[dict]], confidence: float) -> dict[str
 
 def curve_warnings(curves: dict[str, list[dict]], confidence: float) -> list[dict]:
     """Families whose last point is significantly worse than an earlier one: the final weights
-    against each earlier snapshot by a paired t-test over the seeds (the same seed trained both),
-    Holm-adjusted over those comparisons; names the best of the significantly better ones."""
+    against every earlier snapshot by a paired t-test over the seeds (the same seed trained
+    both), Holm-adjusted over all those comparisons; names the best of the earlier points that
+    are better by mean and significant."""
     warnings = []
     for family, points in curves.items():
         last = points[-1]
         for metric, better in CURVE_METRICS:
             sign = 1.0 if better == LOWER else -1.0
-            worse = {
-                i: paired_p(last[metric]["values"], point[metric]["values"])
-                for i, point in enumerate(points[:-1])
-                if sign * (last[metric]["mean"] - point[metric]["mean"]) > 0
-            }
-            adjusted = holm(worse)
+            adjusted = holm(
+                {
+                    i: paired_p(last[metric]["values"], point[metric]["values"])
+                    for i, point in enumerate(points[:-1])
+                }
+            )
             alpha = 1.0 - confidence
-            significant = [i for i, p in adjusted.items() if p is not None and p < alpha]
+            significant = [
+                i
+                for i, p in adjusted.items()
+                if p is not None
+                and p < alpha
+                and sign * (last[metric]["mean"] - points[i][metric]["mean"]) > 0
+            ]
             if not significant:
                 continue
             best = min(significant, key=lambda i: sign * points[i][metric]["mean"])
