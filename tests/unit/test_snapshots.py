@@ -104,7 +104,7 @@ def test_a_snapshot_holds_the_weights_a_run_stopped_at_its_step_keeps(tmp_path):
     assert json.loads((tmp_path / "model" / SNAPSHOTS / SNAPSHOT_INDEX).read_text()) == index
 
 
-def test_snapshots_survive_a_kill_and_resume_bit_for_bit(tmp_path, capsys):
+def test_snapshots_survive_a_kill_and_resume_bit_for_bit(tmp_path):
     index = snapshot_index([0.34, 0.67, 1.0], 6, 1, 8)
     whole = SnapshotKeeper.for_run(tmp_path / "whole", index)
     gan_run(tmp_path / "whole", 6, whole)

@@ -28,8 +28,9 @@ def curve_size(cfg: EvaluateParams) -> int:
     return min(cfg.curve_samples, cfg.num_samples)
 
 
-def snapshot_index(model_dir: Path) -> list[dict]:
-    """The model's snapshot index; [] for a model trained before snapshots existed."""
+def read_snapshot_index(model_dir: Path) -> list[dict]:
+    """The model's snapshot index (training writes it); [] for a model trained before
+    snapshots existed."""
     path = model_dir / SNAPSHOTS / SNAPSHOT_INDEX
     return json.loads(path.read_text()) if path.exists() else []
 
@@ -53,7 +54,7 @@ def score_curve(
     """The curve of one model: one point per snapshot, scored on curve_size images drawn with
     the model's seed (the last point: the first of the final evaluation's samples). None when
     the curve is off (curve_samples 0) or the model has no snapshots."""
-    index, count = snapshot_index(model_dir), curve_size(cfg)
+    index, count = read_snapshot_index(model_dir), curve_size(cfg)
     if not index or not count:
         return None
     reference = sets.of_split(cfg.reference_split)

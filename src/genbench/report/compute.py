@@ -43,15 +43,18 @@ def curve_panels(inputs: ReportInputs) -> list[dict[str, Any]]:
     if not curve:
         return []
     floor = inputs.real.metrics.get("curve_floor") or {}
+    seconds = {
+        family: _seconds(inputs, family, [p["step"] for p in curve["families"][family]])
+        for family in inputs.families
+    }
     panels = []
     for metric, label in CURVE_METRICS.items():
         families = {}
         for family in inputs.families:
             points = curve["families"][family]
-            steps = [p["step"] for p in points]
             families[family] = {
                 "flops": [p["flops"] for p in points],
-                "seconds": _seconds(inputs, family, steps),
+                "seconds": seconds[family],
                 "mean": [p[metric]["mean"] for p in points],
                 "low": [p[metric]["ci_low"] for p in points],
                 "high": [p[metric]["ci_high"] for p in points],
