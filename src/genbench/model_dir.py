@@ -21,7 +21,7 @@ from tqdm import tqdm
 from genbench import checkpoint
 from genbench.errors import GenbenchError
 from genbench.families import load_family
-from genbench.families.base import Family
+from genbench.families.base import Family, Progress
 from genbench.files import atomic_dir, write_json
 from genbench.imaging import save_grid, to_uint8
 from genbench.layout import CONFIG, CURVES, GRID, RUN, STATS, WEIGHTS
@@ -92,10 +92,19 @@ def sample_images(
     was_training = net.training
     net.eval()
     chunks = []
-    # a DDPM batch of 256 takes seconds; the bar (stderr, terminals only) gives the ETA
+    # a DDPM batch of 256 takes seconds; the bar (stderr, terminals only) gives the ETA. It only
+    # counts: the images are the same with it as without it (tests/unit/test_families.py).
     with tqdm(total=n, unit="img", desc="sample", mininterval=1.0, disable=None) as bar:
         for i in range(0, n, batch_size):
-            chunks.append(to_uint8(family.sample(net, params, min(batch_size, n - i), generator)))
-            bar.update(len(chunks[-1]))
+            size = min(batch_size, n - i)
+            told = None if bar.disable else _advance(bar, i, size)
+            chunks.append(to_uint8(family.sample(net, params, size, generator, told)))
+            bar.update(i + size - bar.n)
     net.train(was_training)
     return torch.cat(chunks)
+
+
+def _advance(bar: tqdm, start: int, size: int) -> Progress:
+    """The family's progress callback for the batch of `size` images from `start`: a sampler of
+    many passes (the DDPM's denoising steps) moves the bar within the batch."""
+    return lambda done: bar.update(start + round(done * size) - bar.n)

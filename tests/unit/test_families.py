@@ -4,11 +4,14 @@ Golden values pin a tiny seeded model of each family (parameter count, a loss af
 a slice of the first sample): a refactor that moves any number fails here first.
 """
 
+import io
+import sys
+
 import pytest
 import torch
 
 from genbench.families import NAMES, load_family, params_class
-from genbench.model_dir import load_model, write_model_dir
+from genbench.model_dir import load_model, sample_images, write_model_dir
 from genbench.training.engine import train
 from genbench.training.runtime import Runtime
 
@@ -67,6 +70,36 @@ def test_family_contract_with_golden_values(name, tmp_path):
     loaded = load_model(tmp_path / "model")
     assert loaded.family is family and loaded.params == params and loaded.config == config
     assert torch.equal(family.sample(loaded.net, loaded.params, 2, generator(3)), first)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, so the sampling progress bar draws on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sampling_progress_bar_changes_no_image(name, monkeypatch):
+    """The bar only counts: same images (same noise, same batches) with it as without it."""
+    family = load_family(name)
+    params = family.params(**TINY[name])
+    torch.manual_seed(0)
+    net = family.build_generating(params, 1, 8).eval()
+    told: list[float] = []
+    direct = family.sample(net, params, 3, generator(5), told.append)
+    assert torch.equal(direct, family.sample(net, params, 3, generator(5)))
+    # the DDPM tells after each of its 5 steps; one-pass families tell nothing
+    assert told == ([0.2, 0.4, 0.6, 0.8, 1.0] if name == "ddpm" else [])
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)  # tqdm draws on sys.stderr when it is a tty
+    shown = sample_images(family, net, params, 7, seed=9, batch_size=3)
+    assert "7/7" in terminal.getvalue() and "img" in terminal.getvalue()
+    not_a_terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", not_a_terminal)
+    assert torch.equal(shown, sample_images(family, net, params, 7, seed=9, batch_size=3))
+    assert not_a_terminal.getvalue() == ""  # DVC and CI logs get no bar
 
 
 def test_only_families_with_a_choice_of_sampler_have_a_sampler_card():

@@ -14,6 +14,9 @@ from torch import nn
 
 from genbench.config.train import TrainParams
 
+# Told how much of the batch being sampled is done, as a fraction in (0, 1] (progress bars only).
+Progress = Callable[[float], None]
+
 # A context factory the step enters around its forward pass and loss, and leaves before backward:
 # the loop's bf16 autocast, or no change (fp32). Autocast is for the forward only (PyTorch AMP).
 Autocast = Callable[[], contextlib.AbstractContextManager]
@@ -59,8 +62,10 @@ class Family:
 
     `params` is the family's section of params.yaml (a TrainParams subclass). `build` makes the
     training Parts, `build_generating` only the network that is saved and sampled from;
-    `sample(net, params, n, generator)` gives n images (n, C, H, W) in [-1, 1] with all noise
-    from `generator` (CPU). `reconstructs`: the generating network has `reconstruct(images)`.
+    `sample(net, params, n, generator, progress=None)` gives n images (n, C, H, W) in [-1, 1]
+    with all noise from `generator` (CPU); a sampler of many network passes (the DDPM's) calls
+    `progress(fraction done)` after each, one-pass samplers ignore it: it must not change what is
+    drawn. `reconstructs`: the generating network has `reconstruct(images)`.
     `sampler_card(params)`: the sampler settings that change what samples look like (named in
     the protocol card), or None when the family has no choice of sampler.
     """
@@ -69,6 +74,6 @@ class Family:
     params: type[TrainParams]
     build: Callable[[Any, int, int], Parts]
     build_generating: Callable[[Any, int, int], nn.Module]
-    sample: Callable[[nn.Module, Any, int, torch.Generator], torch.Tensor]
+    sample: Callable[..., torch.Tensor]  # (net, params, n, generator, progress=None)
     reconstructs: bool = False
     sampler_card: Callable[[Any], dict | None] = no_sampler

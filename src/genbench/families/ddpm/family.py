@@ -7,7 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from genbench.families.base import Autocast, Family, Parts
+from genbench.families.base import Autocast, Family, Parts, Progress
 from genbench.families.ddpm.networks import build_unet, diffusion_loss, generate, make_scheduler
 from genbench.families.ddpm.params import DdpmParams
 
@@ -71,10 +71,24 @@ def build(params: DdpmParams, channels: int, image_size: int) -> Parts:
     return Parts({"unet": unet}, {"unet": opt}, "unet", step)
 
 
-def sample(net: nn.Module, params: DdpmParams, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n images in [-1, 1] with the configured sampler (ddim: sample_steps, eta; or ancestral)."""
+def sample(
+    net: nn.Module,
+    params: DdpmParams,
+    n: int,
+    generator: torch.Generator,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """n images in [-1, 1] with the configured sampler (ddim: sample_steps, eta; or ancestral);
+    `progress(fraction)` after each denoising step."""
     return generate(
-        net, scheduler_for(params), n, generator, params.sampler, params.sample_steps, params.eta
+        net,
+        scheduler_for(params),
+        n,
+        generator,
+        params.sampler,
+        params.sample_steps,
+        params.eta,
+        progress=progress,
     )
 
 

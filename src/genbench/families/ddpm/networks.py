@@ -4,6 +4,7 @@ is written here: q(x_t | x_0), the loss targets and the reverse steps all come f
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -103,16 +104,20 @@ def generate(
     sampler: str = "ddim",
     steps: int = 50,
     eta: float = 0.0,
+    progress: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1]: ancestral sampling over every training step, or DDIM
     with `steps` steps and `eta`. All noise comes from `generator` (CPU): a seed fixes the result.
+    `progress(fraction done)` is called after each step (it draws no noise).
     """
     reverse, extra = reverse_process(scheduler, sampler, steps, eta)
     device = next(unet.parameters()).device
     size, channels = unet.config.sample_size, unet.config.in_channels
     x = torch.randn(n, channels, size, size, generator=generator).to(device)
-    for t in reverse.timesteps:
+    for i, t in enumerate(reverse.timesteps, start=1):
         output = unet(x, t.to(device), return_dict=False)[0]
         # the schedulers draw their step noise from `generator` (on the CPU, then moved)
         x = reverse.step(output, t, x, generator=generator, **extra).prev_sample
+        if progress is not None:
+            progress(i / len(reverse.timesteps))
     return x.clamp(-1, 1)

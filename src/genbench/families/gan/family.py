@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from genbench.families.base import Autocast, Family, Parts
+from genbench.families.base import Autocast, Family, Parts, Progress
 from genbench.families.gan.networks import (
     Discriminator,
     Generator,
@@ -127,9 +127,15 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
 
 
 @torch.no_grad()
-def sample(net: Generator, params: GanParams, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample(
+    net: Generator,
+    params: GanParams,
+    n: int,
+    generator: torch.Generator,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1] from z ~ N(0, I) drawn with `generator` (CPU)."""
-    del params  # the latent size is the network's own
+    del params, progress  # the latent size is the network's own; one pass: nothing to tell
     z = torch.randn(n, net.z_dim, generator=generator)
     return net(z.to(next(net.parameters()).device))
 

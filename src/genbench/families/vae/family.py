@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.families.base import Autocast, Family, Parts
+from genbench.families.base import Autocast, Family, Parts, Progress
 from genbench.families.vae.networks import VAE, vae_loss
 from genbench.families.vae.params import VaeParams
 
@@ -65,9 +65,15 @@ def build(params: VaeParams, channels: int, image_size: int) -> Parts:
 
 
 @torch.no_grad()
-def sample(net: VAE, params: VaeParams, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample(
+    net: VAE,
+    params: VaeParams,
+    n: int,
+    generator: torch.Generator,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1] decoded from the prior z ~ N(0, I)."""
-    del params  # the latent size is the network's own
+    del params, progress  # the latent size is the network's own; one pass: nothing to tell
     z = torch.randn(n, net.z_dim, generator=generator)
     return net.decode(z.to(next(net.parameters()).device))
 
