@@ -1,6 +1,7 @@
 """DVC stage `compare`: every family's metrics over its seeds (mean, standard deviation, t
 interval), Welch's tests between families and the verdict per metric, in metrics/compare.json;
-the aggregates are logged to MLflow as a run named `compare`.
+the aggregates are logged to MLflow as a run `compare · <execution>`, which tags the runs it
+compared with the execution (tracking.tag_execution).
 """
 
 import argparse
@@ -28,7 +29,7 @@ def main() -> None:
     result = run_compare(
         args.names, cfg.seeds, cfg.confidence, Path(args.runs), out, curves, models
     )
-    log_compare(result, Path(args.params), out)
+    log_compare(result, Path(args.params), out, Path(args.runs))
     for metric, found in result["verdicts"].items():
         winner = found["best"] or "tie: " + ", ".join(found["tied"])
         print(f"compare: {metric}: {winner}")

@@ -17,19 +17,11 @@ from genbench.data.preprocess import preprocess
 from genbench.data.store import write_meta, write_split
 from genbench.evaluation.card import protocol_id
 from genbench.evaluation.extractor import prepare_extractor
+from genbench.files import sha256_file
 from genbench.metrics.fidelity import extract_features, fid, open_extractor
 from genbench.model_dir import load_model, sample_images
 from tests.conftest import ROOT
-from tests.integration.conftest import run_command, run_train, tiny_params
-
-TINY_EVALUATE = {
-    "num_samples": 200,
-    "curve_samples": 100,
-    "kid_subset_size": 100,
-    "kid_subsets": 10,
-    "ssim_pairs": 100,
-    "evaluator": {"steps": 300, "batch_size": 64},
-}
+from tests.integration.conftest import TINY_EVALUATE, run_command, run_train, tiny_params
 
 
 def run_stage(script: str, args: list, root, check=True):
@@ -217,23 +209,43 @@ def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(ev
     real = json.loads((root / "m/real.json").read_text())
     assert real["curve_floor"]["samples"] == 100 and real["curve_floor"]["fid"] < min(fids)
     card = json.loads((root / "m/vae.protocol.json").read_text())
-    assert vae["protocol"]["id"] == protocol_id(card)  # the digest of the card beside it
     assert card["curve"]["samples"] == 100 and card["curve"]["kid_subset_size"] == 50
 
 
-def test_evaluation_lands_in_the_models_mlflow_run(evaluated):
-    root, _, _ = evaluated
+def test_evaluation_is_a_run_of_its_own_beside_the_training_run(evaluated):
+    root, _, data = evaluated
     record = json.loads((root / "models/vae/mlflow_run.json").read_text())
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    run = mlflow.get_run(record["run_id"])
-    assert run.data.metrics["eval.evaluator.fid"] == pytest.approx(
+    training = mlflow.get_run(record["run_id"])
+    (run,) = mlflow.search_runs(
+        [training.info.experiment_id],
+        f"tags.genbench.training_run_id = '{training.info.run_id}'",
+        output_format="list",
+    )
+    assert run.info.run_name == "eval vae-seed0 · test-pipeline" and run.info.status == "FINISHED"
+    assert run.data.metrics["eval/evaluator.fid"] == pytest.approx(
         json.loads((root / "m/vae.json").read_text())["evaluator"]["fid"]
     )
-    assert "loss" in run.data.metrics  # the training curves are in the same run
     # quality against compute: one value per snapshot, the training FLOPs as the step
-    history = mlflow.MlflowClient().get_metric_history(record["run_id"], "eval.curve.fid")
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "eval/curve.fid")
     points = json.loads((root / "m/vae.json").read_text())["curve"]["points"]
     assert sorted((m.step, m.value) for m in history) == [(p["flops"], p["fid"]) for p in points]
+    # the training's params beside the evaluation's: one row holds both
+    assert run.data.params["z_dim"] == "8" and run.data.params["evaluate.num_samples"] == "200"
+    tags = run.data.tags
+    assert tags["genbench.weights_sha256"] == sha256_file(root / "models/vae/weights.safetensors")
+    assert tags["genbench.metrics_sha256"] == sha256_file(root / "m/vae.json")
+    assert tags["genbench.protocol_id"] == str(
+        json.loads((root / "m/vae.json").read_text())["protocol"]["id"]
+    )
+    (used,) = run.inputs.dataset_inputs  # the reference split
+    assert used.dataset.name == "digits-8px/test"
+    assert used.dataset.digest == read_meta(data)["sha256"]["test_images.npy"][:32]
+    # the training run was not reopened: it ended before the evaluation began
+    assert training.info.end_time < run.info.start_time
+    assert "train/loss" in training.data.metrics and not any(
+        key.startswith("eval") for key in training.data.metrics
+    )
 
 
 def test_inception_without_weights_fails_in_one_line(tmp_path, evaluated, tiny_data):

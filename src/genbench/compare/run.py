@@ -151,12 +151,18 @@ def run_compare(
     return result
 
 
-def log_compare(result: dict, params_file: Path, out: Path) -> bool:
-    """Each family's mean and interval per metric into MLflow (a run of its own); False, saying
-    why, when the store cannot take it (compare.json stands either way)."""
+def log_compare(result: dict, params_file: Path, out: Path, runs: Path) -> bool:
+    """Each family's mean and interval per metric into MLflow (a run of its own), and the
+    execution's id onto the runs that made the metrics files in `runs`; False, saying why, when
+    the store cannot take it (compare.json stands either way)."""
     flat = {}
     for family, stats in result["families"].items():
         for key, summary_of in flatten(stats).items():
             if key.endswith((".mean", ".ci_low", ".ci_high")) and summary_of is not None:
                 flat[f"{family}.{key}"] = summary_of
-    return tracking.log_comparison(params_file, flat, result["seeds"], out)
+    files = {
+        run_name(f, s): runs / f"{run_name(f, s)}.json"
+        for f in result["families"]
+        for s in result["seeds"]
+    }
+    return tracking.log_comparison(params_file, flat, result["seeds"], out, files)

@@ -26,7 +26,7 @@ from genbench.evaluation.scoring import (
     write_figures,
 )
 from genbench.files import write_json
-from genbench.layout import RUN
+from genbench.layout import RUN, WEIGHTS
 from genbench.model_dir import TrainedModel, load_model
 
 
@@ -44,7 +44,8 @@ class Paths:
 
 
 def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
-    """Evaluate, write every output, log to the model's MLflow run; returns (extractor, FID)."""
+    """Evaluate, write every output, log an MLflow run beside the model's training run; returns
+    (extractor, FID)."""
     params = load_params(params_file, seed=Seed, evaluate=EvaluateParams)
     cfg, seed, meta = params["evaluate"], params["seed"], read_meta(paths.data)
     device = resolve_device(cfg.device, key="evaluate.device")
@@ -81,7 +82,16 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     write_json(paths.card, card)
     if paths.model:  # read for logging only (not a dvc.yaml dep: each training has a new id)
         record = json.loads((paths.model / RUN).read_text())
-        tracking.log_evaluation(record, results, [paths.out, paths.card])
+        evaluation = tracking.Evaluation(
+            cfg.model_dump(mode="json"),
+            results,
+            paths.out,
+            paths.card,
+            paths.model / WEIGHTS,
+            paths.data,
+            meta,
+        )
+        tracking.log_evaluation(record, params_file, evaluation)
     return extractor.label, results[extractor.label]["fid"]
 
 

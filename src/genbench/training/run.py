@@ -82,6 +82,8 @@ def run_training(
         }
         run = tracking.training_run(name, params_file, config, run_hash, workdir, runtime.is_main)
         with run as log_metrics:
+            if runtime.is_main:
+                tracking.log_dataset(data_dir, meta, "train", "training")
             result = train(
                 parts,
                 images,
@@ -103,6 +105,7 @@ def run_training(
                     out, result.final, config, result.stats, workdir / CURVES, record, snapshots
                 )
                 tracking.log_artifacts(out)
+                tracking.log_model(result.final)  # the Models tab and the registry
         return result.stats if runtime.is_main else None
     finally:
         stop_runtime(runtime)
