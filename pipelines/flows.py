@@ -2,7 +2,9 @@
 
 DVC decides what is up to date: each task runs `dvc repro --single-item <stage>`, and a stage
 DVC skips ends in a Completed state named `Skipped` (or `Cached` when DVC restored its outputs
-from the run cache), so the UI tells work done from work avoided.
+from the run cache), so the UI tells work done from work avoided. A run that succeeds attaches
+the metric table (`genbench-metrics`) and links to the report (`genbench-report`,
+`genbench-report-markdown`) as artifacts.
 
 DVC holds one lock per workspace, so the tasks of one flow run go one at a time
 (max_workers=1) in dependency order; a failed stage's downstream tasks end `NotReady`, unrun.
@@ -16,7 +18,7 @@ from typing import Any
 
 import networkx as nx
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
@@ -25,7 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from genbench.config.all import validate_params
 from genbench.config.orchestration import OrchestrationParams
-from pipelines import grid
+from pipelines import grid, summary
 from pipelines.graph import downstream, read_graph, run_order
 from pipelines.repro import (
     Outcome,
@@ -38,7 +40,8 @@ from pipelines.repro import (
 
 STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
 SWEEP_ARTIFACT = "genbench-sweep"
-COMPARE_FILE = "metrics/compare.json"  # the compare stage's out in dvc.yaml: what sweeps rank on
+METRICS_ARTIFACT = "genbench-metrics"  # the metric table of a genbench flow run
+COMPARE_FILE = summary.COMPARE_FILE  # what sweeps rank on
 
 
 def load_settings(root: Path) -> OrchestrationParams:
@@ -112,10 +115,27 @@ def genbench(
         raise StageError(error)
     if push:
         dvc_push.with_options(retries=settings.retries)(str(root))
+    attach_results(root)
     outcomes = {state_name: outcome.value for outcome, state_name in STATE_NAMES.items()}
-    summary = {name: outcomes[future.state.name] for name, future in futures.items()}
-    get_run_logger().info("stages: %s", "; ".join(f"{k} {v}" for k, v in summary.items()))
-    return summary
+    stage_outcomes = {name: outcomes[future.state.name] for name, future in futures.items()}
+    line = "; ".join(f"{k} {v}" for k, v in stage_outcomes.items())
+    get_run_logger().info("stages: %s", line)
+    return stage_outcomes
+
+
+def attach_results(root: Path) -> None:
+    """The metric table and links to the report, as artifacts of this flow run (UI: the run's
+    Artifacts tab), from the outputs as they are now; missing outputs are left out."""
+    table = summary.metrics_markdown(root)
+    if table:
+        create_markdown_artifact(table, key=METRICS_ARTIFACT, description=f"Metric table of {root}")
+    for key, path in summary.report_files(root).items():
+        create_link_artifact(
+            path.as_uri(),
+            link_text=path.name,
+            key=key,
+            description=f"The comparison report ({path.name}) of {root}; open it from this machine",
+        )
 
 
 @task(name="dvc-experiment", cache_policy=NO_CACHE, persist_result=False)

@@ -9,21 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from tests.integration.conftest import BIN, TINY, copy_project
+from tests.integration.conftest import BIN, TINY, TINY_EVALUATE, copy_project, set_params
 from tests.integration.processes import free_port, start, stop, wait_healthy
-from tests.integration.test_evaluate_stage import TINY_EVALUATE
 
 GIT = ["git", "-c", "user.email=test@genbench.local", "-c", "user.name=genbench tests"]
-
-
-def set_params(root: Path, changes: dict) -> None:
-    """Update params.yaml section by section (DVC wants every key a stage lists to exist)."""
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, values in changes.items():
-        params[section] = {**params[section], **values} if isinstance(values, dict) else values
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def tiny_project(dest: Path) -> Path:
@@ -76,8 +65,10 @@ def running_server(root: Path):
     port = free_port()
     env = base_env(root / "home")
     cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    proc = start(cmd, root, env, root / "server.log")
     url = f"http://127.0.0.1:{port}/api"
+    # --port moves the API, not the UI's idea of it (127.0.0.1:4200 unless told): a browser
+    # pointed at the UI needs PREFECT_UI_API_URL (docs/orchestration.md).
+    proc = start(cmd, root, {**env, "PREFECT_UI_API_URL": url}, root / "server.log")
     # The first start creates the server's database: give a busy machine time (issue 17).
     wait_healthy(url, proc, root / "server.log", timeout=180)
     yield Server(url=url, env={**env, "PREFECT_API_URL": url})

@@ -93,7 +93,16 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     )  # DVC's and the stage's
     # The MLflow runs of this execution are grouped under the flow run's id
     named = sorted(name for name, _ in mlflow_runs(project, run_id))
-    assert named == ["compare", "ddpm-seed0", "gan-seed0", "vae-seed0"]
+    assert all(name.endswith(f" · {run_id[:8]}") for name in named)  # the flow run's uuid
+    models = ["ddpm-seed0", "gan-seed0", "vae-seed0"]
+    expected = sorted(["compare", *models, *(f"eval {model}" for model in models)])
+    assert [name.split(" · ")[0] for name in named] == expected
+    # The metric table and the report it just rendered, as artifacts of this flow run
+    found = api(prefect_server, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
+    by_key = {artifact["key"]: artifact["data"] for artifact in found}
+    assert set(by_key) == {"genbench-metrics", "genbench-report", "genbench-report-markdown"}
+    assert all(f"| {family} |" in by_key["genbench-metrics"] for family in ("gan", "vae", "ddpm"))
+    assert (project / "reports/index.html").as_uri() in by_key["genbench-report"]
 
 
 def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_server):
@@ -273,8 +282,9 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     assert sorted(listed) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
         assert sorted(mlflow_runs(project, experiment)) == [
-            ("compare", "FINISHED"),
-            ("gan-seed0", "FINISHED"),
+            (f"compare · {experiment}", "FINISHED"),
+            (f"eval gan-seed0 · {experiment}", "FINISHED"),
+            (f"gan-seed0 · {experiment}", "FINISHED"),
         ]
         assert f"| {experiment} | ok | {z_dim} |" in result.stdout
     assert "ranked by gan val fid: the validation split" in result.stdout

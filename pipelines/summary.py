@@ -1,0 +1,148 @@
+"""What a genbench flow run shows beside its task states: the metric table and where the report
+is, read from the pipeline's outputs. No prefect here; flows.py attaches these as artifacts.
+
+The table uses the report's own columns and number format (genbench.report.table), so the
+artifact and reports/index.html never disagree on a value.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from genbench.report.table import (
+    COLUMNS,
+    EXTRACTOR,
+    NEAR_REAL,
+    Column,
+    finite,
+    fmt,
+    lookup,
+    mean_text,
+    path_of,
+)
+
+# The compare stage's and the report stage's outs in dvc.yaml, relative to the project root.
+COMPARE_FILE = "metrics/compare.json"
+RUNS_DIR = "metrics/runs"  # <family>-<seed>.json, one per evaluated model
+REAL_FILE = "metrics/real.json"  # the evaluate_real stage's: the real-data floor
+# Artifact key (lowercase, dashes: Prefect's rule) -> report file.
+REPORT_FILES = {
+    "genbench-report": "reports/index.html",
+    "genbench-report-markdown": "reports/report.md",
+}
+# The metrics the compare stage gives a verdict for: the report's headline.
+HEADLINE = tuple(column for column in COLUMNS if column.verdict)
+
+
+def metrics_markdown(root: Path) -> str | None:
+    """The metric table as Markdown: from metrics/compare.json (mean ± CI per family, and the
+    verdict per metric), else one row per run from metrics/runs/*.json; None when neither is
+    there (e.g. a flow run with --targets that stop before evaluation)."""
+    compare = _read(root / COMPARE_FILE)
+    if compare and compare.get("families"):
+        return comparison_markdown(compare, _read(root / REAL_FILE))
+    files = sorted((root / RUNS_DIR).glob("*.json"))
+    runs = {path.stem: _read(path) for path in files if not path.stem.endswith(".protocol")}
+    runs = {name: values for name, values in runs.items() if values}
+    extractors = {name: _extractor(root / RUNS_DIR / f"{name}.protocol.json") for name in runs}
+    return runs_markdown(runs, extractors) if runs else None
+
+
+def comparison_markdown(compare: dict[str, Any], real: dict[str, Any] | None = None) -> str:
+    """Each family's mean ± half-width of the t interval over its seeds (test split), the
+    real-data floor when `real` (metrics/real.json) is given, and a last row with the verdict
+    per metric; the significantly best family's cell in bold."""
+    extractor, verdicts = compare.get("extractor", ""), compare.get("verdicts", {})
+    level, seeds = round(100 * compare.get("confidence", 0.95)), compare.get("seeds", [])
+    rows = []
+    for family, stats in compare["families"].items():
+        cells = []
+        for column in HEADLINE:
+            found = lookup(stats, path_of(column, extractor))
+            text = mean_text(found, column) if _has_mean(found) else "-"
+            best = verdicts.get(column.verdict, {}).get("best") == family
+            cells.append(f"**{text}**" if best and text != "-" else text)
+        rows.append([family, *cells])
+    if real:
+        rows.append(["real data", *(_number(_real_value(real, c, extractor), c) for c in HEADLINE)])
+    rows.append(["verdict", *(_verdict(verdicts.get(c.verdict)) for c in HEADLINE)])
+    intro = (
+        f"Test split, feature extractor `{extractor}`: mean ± half-width of the {level}% "
+        f"t interval over {len(seeds)} seed(s) {seeds}. Bold: significantly best "
+        f"({compare.get('test', 'the compare stage')}); a tie names the families the test "
+        "cannot separate. Full report: the `genbench-report` artifact."
+    )
+    return "\n".join([intro, "", *_table(["family", *_labels(extractor)], rows)])
+
+
+def runs_markdown(runs: dict[str, dict[str, Any]], extractors: dict[str, str]) -> str:
+    """One row per evaluated model (no compare.json yet: no intervals, no verdict);
+    `extractors`: each run's feature extractor, as its protocol card names it."""
+    rows = []
+    for name, metrics in runs.items():
+        extractor = extractors.get(name, "")
+        cells = [lookup(metrics, path_of(column, extractor)) for column in HEADLINE]
+        rows.append([name, *(_number(value, c) for value, c in zip(cells, HEADLINE, strict=True))])
+    intro = (
+        f"One row per model ({COMPARE_FILE} is missing: no intervals or verdicts until the "
+        "compare stage runs); test split."
+    )
+    labels = _labels(", ".join(sorted({extractors.get(name, "") for name in runs} - {""})))
+    return "\n".join([intro, "", *_table(["run", *labels], rows)])
+
+
+def report_files(root: Path) -> dict[str, Path]:
+    """Artifact key -> absolute path of each report file that exists."""
+    found = {key: (root / name).resolve() for key, name in REPORT_FILES.items()}
+    return {key: path for key, path in found.items() if path.is_file()}
+
+
+def _real_value(real: dict[str, Any], column: Column, extractor: str) -> Any:
+    """The floor's value of a column; diversity: that of the real test images (as the report)."""
+    if column.better == NEAR_REAL:
+        return lookup(real, ["ssim", "diversity_real"])
+    return lookup(real, path_of(column, extractor))
+
+
+def _extractor(card: Path) -> str:
+    """The feature extractor a protocol card names ("" when the card is missing)."""
+    return ((_read(card) or {}).get("feature_extractor") or {}).get("name", "")
+
+
+def _verdict(found: dict[str, Any] | None) -> str:
+    if not found:
+        return "-"
+    if found.get("best"):
+        return f"{found['best']} best"
+    return "tie: " + ", ".join(found.get("tied") or [])
+
+
+def _labels(extractor: str) -> list[str]:
+    """Column headers; the extractor's metrics name it (FIDs of two extractors never mix)."""
+    return [
+        f"{c.label} ({extractor})" if c.group == EXTRACTOR and extractor else c.label
+        for c in HEADLINE
+    ]
+
+
+def _has_mean(found: Any) -> bool:
+    return isinstance(found, dict) and finite(found.get("mean"))
+
+
+def _number(value: Any, column: Column) -> str:
+    return fmt(float(value), column.digits, column.unit) if finite(value) else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """A JSON object, or None when the file is missing or not one (the artifact is then left
+    out; the stage that writes it reports its own errors)."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

@@ -1,0 +1,72 @@
+"""The flow run's metric table and report links (pipelines/summary.py), without Prefect."""
+
+import json
+import shutil
+
+from pipelines import summary
+from tests.conftest import ROOT
+
+COMPARE = json.loads((ROOT / summary.COMPARE_FILE).read_text())
+
+
+def rows_of(markdown: str) -> dict[str, list[str]]:
+    """Table rows by their first cell, the header row included."""
+    rows = {}
+    for line in markdown.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_comparison_table_has_mean_and_interval_per_family_and_the_verdicts():
+    rows = rows_of(summary.metrics_markdown(ROOT))
+    header = rows["family"]
+    assert header[0] == f"FID ({COMPARE['extractor']})" and len(header) == len(summary.HEADLINE)
+    assert set(rows) == {"family", *COMPARE["families"], "real data", "verdict"}
+    for position, column in enumerate(summary.HEADLINE):
+        verdict = COMPARE["verdicts"][column.verdict]
+        expected = (
+            f"{verdict['best']} best" if verdict["best"] else "tie: " + ", ".join(verdict["tied"])
+        )
+        assert rows["verdict"][position] == expected
+        for family in COMPARE["families"]:
+            cell = rows[family][position]
+            assert " ± " in cell  # several seeds: an interval
+            assert cell.startswith("**") == (verdict["best"] == family)
+    fid = COMPARE["families"]["gan"][COMPARE["extractor"]]["fid"]
+    assert rows["gan"][0] == f"{fid['mean']:.2f} ± {fid['half']:.2f}"
+
+
+def test_one_seed_gives_means_without_interval():
+    one = json.loads(json.dumps(COMPARE))
+    for stats in one["families"].values():
+        for group in stats.values():
+            for value in group.values():
+                if isinstance(value, dict) and "half" in value:
+                    value.update(half=None, ci_low=None, ci_high=None, n=1)
+    rows = rows_of(summary.comparison_markdown(one))
+    assert "real data" not in rows  # no metrics/real.json given
+    assert all(" ± " not in cell for family in one["families"] for cell in rows[family])
+
+
+def test_without_compare_json_one_row_per_run_then_nothing(tmp_path):
+    assert summary.metrics_markdown(tmp_path) is None
+    shutil.copytree(ROOT / summary.RUNS_DIR, tmp_path / summary.RUNS_DIR)
+    markdown = summary.metrics_markdown(tmp_path)
+    rows = rows_of(markdown)
+    runs = sorted(p.stem for p in (ROOT / summary.RUNS_DIR).glob("*.json"))
+    assert sorted(rows) == sorted(["run", *(r for r in runs if not r.endswith(".protocol"))])
+    gan = json.loads((ROOT / summary.RUNS_DIR / "gan-0.json").read_text())
+    assert rows["gan-0"][0] == f"{gan[COMPARE['extractor']]['fid']:.2f}"
+    assert rows["run"][0] == f"FID ({COMPARE['extractor']})"  # as the protocol cards name it
+    assert "is missing" in markdown and "verdict" not in rows
+
+
+def test_report_files_are_absolute_and_only_those_that_exist(tmp_path):
+    found = summary.report_files(ROOT)
+    assert found == {key: (ROOT / name) for key, name in summary.REPORT_FILES.items()}
+    assert all(path.is_absolute() for path in found.values())
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/report.md").write_text("# report")
+    assert list(summary.report_files(tmp_path)) == ["genbench-report-markdown"]
