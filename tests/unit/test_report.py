@@ -6,12 +6,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from dvc.repo import Repo
 from markupsafe import escape
 
 from genbench.errors import GenbenchError
 from genbench.evaluation.card import protocol_id
-from genbench.report.inputs import REAL, ReportInputs, committed_at, load_inputs
+from genbench.report.inputs import REAL, ReportInputs, load_inputs, since
 from genbench.report.render import write_report
+from stages.report import dvc_metrics_diff
 from tests.report_fixture import HOSTILE, NAMES, SEEDS, write_outputs
 
 ODD_FOLDER = 'prepared <b>&"x"'  # a data path with characters HTML must not take as markup
@@ -140,9 +142,11 @@ def git(root: Path, *args: str) -> None:
 
 
 def commit_outputs(root: Path, salt: int) -> dict:
+    """Fixture outputs committed in a fresh git + DVC repository (DVC computes the diff)."""
     old = write_outputs(root, salt=salt)
     git(root, "init", "-q")
-    git(root, "add", "metrics")
+    Repo.init(root).close()
+    git(root, "add", "metrics", ".dvc")
     git(root, "commit", "-q", "-m", "previous")
     return old
 
@@ -154,8 +158,14 @@ def runs(seeds=SEEDS) -> list[str]:
 def test_change_since_the_previous_commit(tmp_path):
     old = commit_outputs(tmp_path, salt=0)
     new = write_outputs(tmp_path, salt=1)  # other numbers in the workspace
-    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
-    assert previous.metrics == old and set(previous.cards) == {*runs(), REAL}
+    previous = since("HEAD", [*runs(), REAL], tmp_path / "metrics", dvc_metrics_diff)
+    assert set(previous.diff) == set(previous.cards) == {*runs(), REAL}
+    for name in runs():  # DVC's diff: every key, old from the commit, new from the workspace
+        entry = previous.diff[name]["evaluator.fid"]
+        assert (entry["old"], entry["new"]) == (
+            old[name]["evaluator"]["fid"],
+            new[name]["evaluator"]["fid"],
+        )
     page, markdown = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
@@ -171,8 +181,25 @@ def test_change_since_the_previous_commit(tmp_path):
             "better" if now > was else "worse"
         )
     assert found[("metrics/runs/gan-0.json", "cost.generator_parameters")] == "changed"
+    change = {(row[0][0], row[1][0]): row[4][0] for row in changes}
+    was, now = old["gan-0"]["evaluator"]["fid"], new["gan-0"]["evaluator"]["fid"]
+    assert change[("metrics/runs/gan-0.json", "evaluator.fid")] == f"{now - was:+,.5g}"
     assert f"Change since HEAD ({previous.commit})" in page
     assert f"dvc metrics diff {previous.commit}" in markdown
+
+
+def test_only_what_moved_is_listed_unchanged_timings_too(tmp_path):
+    commit_outputs(tmp_path, salt=0)  # the workspace as committed, but one FID
+    path = tmp_path / "metrics/runs/gan-0.json"
+    metrics = json.loads(path.read_text())
+    metrics["evaluator"]["fid"] += 1.0
+    path.write_text(json.dumps(metrics))
+    previous = since("HEAD", [*runs(), REAL], tmp_path / "metrics", dvc_metrics_diff)
+    page, _ = render(tmp_path, previous)
+    rows = Tables()
+    rows.feed(page)
+    found = [(row[0][0], row[1][0], row[5][0]) for row in rows.tables["change-table"][1:]]
+    assert found == [("metrics/runs/gan-0.json", "evaluator.fid", "worse")]
 
 
 def change_protocol(root: Path, name: str, **card_values) -> None:
@@ -194,7 +221,7 @@ def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
     metrics = json.loads((tmp_path / "metrics/runs/gan-0.json").read_text())
     metrics["evaluator"]["is_mean"] = float("nan")
     (tmp_path / "metrics/runs/gan-0.json").write_text(json.dumps(metrics))
-    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
+    previous = since("HEAD", [*runs(), REAL], tmp_path / "metrics", dvc_metrics_diff)
     page, _ = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
@@ -220,7 +247,7 @@ def test_metrics_from_before_the_protocol_digest_are_judged_by_the_committed_car
     write_outputs(tmp_path, salt=1)
     path = tmp_path / "metrics/runs/gan-0.protocol.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"num_samples": 500}))
-    previous = committed_at("HEAD", [*runs(), REAL], tmp_path / "metrics")
+    previous = since("HEAD", [*runs(), REAL], tmp_path / "metrics", dvc_metrics_diff)
     page, _ = render(tmp_path, previous)
     rows = Tables()
     rows.feed(page)
@@ -232,7 +259,7 @@ def test_metrics_from_before_the_protocol_digest_are_judged_by_the_committed_car
 def test_no_previous_commit_is_said(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # not the checkout's
     write_outputs(tmp_path)
-    assert committed_at("HEAD", list(NAMES), tmp_path / "metrics") is None
+    assert since("HEAD", list(NAMES), tmp_path / "metrics", dvc_metrics_diff) is None
     page, _ = render(tmp_path, None)
     assert "No metrics at HEAD to compare with" in page
 

@@ -4,6 +4,7 @@ config, MLflow run, loss curves and figures, plus the real-data floor.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,18 @@ class Result:
 
 @dataclass(frozen=True)
 class Previous:
-    """The committed metrics and protocol cards at a git revision, to show what changed."""
+    """What changed since a git revision: DVC's `metrics diff` of every result's metrics file,
+    and the protocol cards committed there (they are cached outs, not metrics)."""
 
     commit: str  # the short sha the revision (e.g. HEAD) was when the report was rendered
-    metrics: dict[str, dict]  # name -> metrics/<name>.json at that commit
+    diff: dict[str, dict[str, dict]]  # name -> flattened key -> {"old", "new"(, "diff")}
     cards: dict[str, dict]  # name -> metrics/<name>.protocol.json at that commit
+
+
+# `dvc metrics diff <rev>` over these files, unchanged keys included, keyed by the files given:
+# file -> flattened key -> {"old", "new"(, "diff")}; None when there is no such revision or no
+# DVC repository. The report stage passes DVC's own (the package never imports DVC).
+MetricsDiff = Callable[[str, list[Path]], dict[Path, dict[str, dict]] | None]
 
 
 @dataclass(frozen=True)
@@ -138,9 +146,16 @@ def metrics_file(name: str) -> str:
     return f"{name}.json" if name == REAL else f"{RUNS}/{name}.json"
 
 
-def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | None:
-    """Each model's metrics and card as committed at `rev`: what `dvc metrics diff <rev>`
-    compares with (the metrics are git-tracked). None outside git or when `rev` does not exist.
+def card_file(name: str) -> str:
+    """Where a result's protocol card lives under metrics/, beside its metrics."""
+    return metrics_file(name).removesuffix(".json") + ".protocol.json"
+
+
+def since(
+    rev: str, names: list[str], metrics_dir: Path, metrics_diff: MetricsDiff
+) -> Previous | None:
+    """Each result's change since `rev` as `dvc metrics diff <rev>` gives it (the metrics are
+    git-tracked), with the cards committed there. None outside git or when `rev` does not exist.
     """
     where = Path(metrics_dir)
     if not where.is_dir():
@@ -153,16 +168,16 @@ def committed_at(rev: str, names: list[str], metrics_dir: Path) -> Previous | No
         return None
     if found.returncode != 0:
         return None
-    committed: dict[str, dict[str, dict]] = {"metrics": {}, "cards": {}}
-    for kind in committed:
-        for name in names:
-            file = metrics_file(name)
-            if kind == "cards":
-                file = file.removesuffix(".json") + ".protocol.json"
-            shown = git("show", f"{rev}:./{file}", cwd=where)
-            try:
-                if shown.returncode == 0:
-                    committed[kind][name] = json.loads(shown.stdout)
-            except json.JSONDecodeError:
-                continue  # a broken file then: its metrics show as new
-    return Previous(found.stdout.strip(), committed["metrics"], committed["cards"])
+    files = {name: where / metrics_file(name) for name in names}
+    diff = metrics_diff(rev, list(files.values()))
+    if diff is None:
+        return None
+    cards: dict[str, dict] = {}
+    for name in names:
+        shown = git("show", f"{rev}:./{card_file(name)}", cwd=where)
+        try:
+            if shown.returncode == 0:
+                cards[name] = json.loads(shown.stdout)
+        except json.JSONDecodeError:
+            continue  # a broken card then: judged as a missing one
+    return Previous(found.stdout.strip(), {n: diff.get(f, {}) for n, f in files.items()}, cards)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbench import tracking
-from genbench.report.inputs import REAL, committed_at, load_inputs
+from genbench.report.inputs import REAL, MetricsDiff, load_inputs, since
 from genbench.report.render import write_report
 
 
@@ -21,9 +21,15 @@ class ReportPaths:
 
 
 def run_report(
-    names: list[str], paths: ReportPaths, *, previous_rev: str, params_file: str | Path
+    names: list[str],
+    paths: ReportPaths,
+    *,
+    previous_rev: str,
+    params_file: str | Path,
+    metrics_diff: MetricsDiff,
 ) -> tuple[Path, int]:
-    """Write the report; returns (index.html, how many MLflow runs received it).
+    """Write the report; returns (index.html, how many MLflow runs received it). The change
+    section is `metrics_diff` since `previous_rev` (the stage passes DVC's).
 
     The report needs no tracking store: it is rendered first, then logged where it can be.
     """
@@ -31,7 +37,7 @@ def run_report(
         names, paths.metrics, paths.models, paths.figures, paths.data, None, previous_rev
     )
     runs = [r.name for r in inputs.models]
-    previous = committed_at(previous_rev, [*runs, REAL], paths.metrics)
+    previous = since(previous_rev, [*runs, REAL], paths.metrics, metrics_diff)
     inputs = dataclasses.replace(inputs, previous=previous)
     page = write_report(inputs, paths.out)
     # one folder per pipeline execution, so a sweep's reports do not overwrite each other

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.files import flatten
 from genbench.layout import COMPARABLE
 from genbench.report.inputs import ReportInputs, metrics_file
 
@@ -57,8 +56,12 @@ class Cell:
     best: bool = False
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return _number(value) and math.isfinite(value)
 
 
 def fmt(value: float | None, digits: int, unit: str = "") -> str:
@@ -202,20 +205,12 @@ def budget_rows(inputs: ReportInputs) -> list[dict[str, str]]:
     return rows
 
 
-def numbers(values: dict[str, Any]) -> dict[str, float]:
-    """The numeric leaves of a metrics file, flattened (NaN kept: it is reported as invalid)."""
-    flat = flatten(values)
-    numeric = {k: v for k, v in flat.items() if isinstance(v, int | float)}
-    return {k: float(v) for k, v in numeric.items() if not isinstance(v, bool)}
-
-
 DIRECTIONS = {c.metric: c.better for c in COLUMNS}
 
 
 def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> str:
-    """better / worse / changed (no direction) / same, for one metric key like `evaluator.fid`."""
-    if math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
-        return "same"
+    """better / worse / changed (no direction), for one metric key like `evaluator.fid` whose
+    value moved."""
     direction = DIRECTIONS.get(key.rsplit(".", 1)[-1])
     if direction == NEAR_REAL and key == "ssim.diversity":
         old_gap = abs(old - previous.get("ssim.diversity_real", old))
@@ -240,23 +235,31 @@ def comparable(current: dict, previous: dict, card: dict, old_card: dict | None)
     return old_card is None or all(card.get(key) == old_card.get(key) for key in COMPARABLE)
 
 
-def change_row(name: str, key: str, old: float | None, new: float | None, mark: str) -> dict:
-    def text(value: float | None) -> str:
-        return "" if value is None else f"{value:,.5g}"
+def change_row(name: str, key: str, entry: dict, mark: str) -> dict:
+    """One row of the change table from DVC's diff entry for a key."""
 
-    both = finite(old) and finite(new)
+    def text(value: Any) -> str:
+        return f"{value:,.5g}" if _number(value) else ""
+
+    both = finite(entry.get("old")) and finite(entry.get("new"))
     return {
         "path": f"metrics/{metrics_file(name)}",
         "metric": key,
-        "old": text(old),
-        "new": text(new),
-        "change": f"{new - old:+,.5g}" if both else "",
+        "old": text(entry.get("old")),
+        "new": text(entry.get("new")),
+        "change": f"{entry['diff']:+,.5g}" if both and "diff" in entry else "",
         "verdict": mark,
     }
 
 
+def _side(diff: dict[str, dict], which: str) -> dict[str, float]:
+    """One side ("old" or "new") of DVC's diff of a metrics file: its numeric keys."""
+    return {k: float(e[which]) for k, e in diff.items() if _number(e.get(which))}
+
+
 def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """What `dvc metrics diff <rev>` shows, with better/worse per metric; changed rows only.
+    """`dvc metrics diff <rev>` (DVC computes it; the stage passes it in), with better/worse per
+    metric; changed rows only.
 
     Quality numbers made under another protocol (extractor weights, reference set, sample
     count, sampler) are marked "not comparable"; NaN or inf on either side "invalid".
@@ -265,8 +268,8 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
         return []
     rows = []
     for result in [*inputs.models, inputs.real]:
-        current = numbers(result.metrics)
-        previous = numbers(inputs.previous.metrics.get(result.name) or {})
+        diff = inputs.previous.diff.get(result.name, {})
+        previous, current = _side(diff, "old"), _side(diff, "new")
         same = comparable(current, previous, result.card, inputs.previous.cards.get(result.name))
         for key in sorted((set(current) | set(previous)) - {PROTOCOL_ID}):
             old, new = previous.get(key), current.get(key)
@@ -274,6 +277,8 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
                 mark = "new" if old is None else "removed"
             elif not (finite(old) and finite(new)):
                 mark = "same" if repr(old) == repr(new) else "invalid"  # NaN != NaN
+            elif math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
+                mark = "same"
             elif not same and not key.startswith("cost."):
                 mark = "not comparable"
             elif key.rsplit(".", 1)[-1] in TIMINGS:
@@ -281,5 +286,5 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
             else:
                 mark = verdict(key, old, new, current, previous)
             if mark != "same":
-                rows.append(change_row(result.name, key, old, new, mark))
+                rows.append(change_row(result.name, key, diff[key], mark))
     return rows
