@@ -1,9 +1,13 @@
-"""A tiny prepared dataset (digits at 8×8) and a runner for the real train stage."""
+"""A tiny prepared dataset (digits at 8×8), a runner for the real train stage, and the whole
+stage graph run once on tiny params (shared by the test modules that need its outputs)."""
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,6 +37,13 @@ for _section in ("gan", "vae", "ddpm"):
     TINY[_section].update(checkpoint_every=20, log_every=10, device="cpu")
 # Two seeds: the least that gives an interval. Each family's own 40 steps.
 TINY["compare"] = {"seeds": [0, 1], "budget": {"unit": "steps"}, "confidence": 0.95}
+TINY_EVALUATE = {
+    "num_samples": 200,
+    "kid_subset_size": 100,
+    "kid_subsets": 10,
+    "ssim_pairs": 100,
+    "evaluator": {"steps": 300, "batch_size": 64},
+}
 
 
 @pytest.fixture(scope="session")
@@ -122,4 +133,61 @@ def copy_project(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def set_params(root: Path, changes: dict) -> dict:
+    """Update root/params.yaml section by section (DVC wants every key a stage lists to exist);
+    returns the new params."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for section, values in changes.items():
+        params[section] = {**params[section], **values} if isinstance(values, dict) else values
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+def project_env(root: Path) -> dict:
+    """Environment for commands in a project copy: its own code, its own MLflow store."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(root / "src"),  # the copy's code, not the checkout's
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+    }
+
+
+@dataclass(frozen=True)
+class TinyGraph:
+    root: Path  # the built project: read it, never change it (copy_tree it first)
+    params: dict  # its params.yaml
+    output: str  # what the `dvc repro` that built it printed
+
+
+@pytest.fixture(scope="session")
+def tiny_graph(tmp_path_factory) -> TinyGraph:
+    """A copy of the project after one whole `dvc repro` on TINY params (two seeds).
+
+    The graph costs minutes on 2 cores: it is built once per session, and every test that
+    changes a project (params, code, reruns) does so in its own copy_tree() of it."""
+    root = copy_project(tmp_path_factory.mktemp("tiny-graph") / "repo")
+    params = set_params(root, {**TINY, "evaluate": TINY_EVALUATE})
+    result = subprocess.run(
+        ["dvc", "repro"], cwd=root, env=project_env(root), capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"dvc repro failed:\n{result.stdout}\n{result.stderr}"
+    return TinyGraph(root=root, params=params, output=result.stdout + result.stderr)
+
+
+def copy_tree(source: Path, dest: Path) -> Path:
+    """A copy of a built project (outputs, DVC cache and run cache, MLflow store) to change.
+
+    MLflow keeps artifact locations as absolute paths: they are moved into the copy, so that
+    what the copy logs lands in the copy, never in the source."""
+    shutil.copytree(source, dest, symlinks=True)
+    with contextlib.closing(sqlite3.connect(dest / "mlflow.db")) as db, db:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            db.execute(
+                f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (str(source), str(dest))
+            )
     return dest

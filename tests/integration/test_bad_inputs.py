@@ -1,8 +1,9 @@
 """A table of bad inputs: each stops `genbench validate` with exit 2 and one line naming the key,
 and `make run` (`genbench validate && dvc repro`) then touches none of the pipeline's outputs.
 
-The real pipeline runs once, on tiny params, in a copy of the project; every case then writes its
-bad params.yaml (or environment) into that copy and checks the outputs' sha256 are unchanged.
+The real pipeline runs once, on tiny params, in a copy of the project (conftest's tiny_graph,
+shared by the session); every case then writes its bad params.yaml (or environment) into a copy
+of that and checks the outputs' sha256 are unchanged.
 """
 
 import hashlib
@@ -15,24 +16,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.integration.conftest import TINY, copy_project
+from tests.integration.conftest import TinyGraph, copy_tree
 from tests.integration.processes import free_port
-from tests.integration.test_evaluate_stage import TINY_EVALUATE
 
 BIN = Path(sys.executable).parent
-# Smaller still than TINY: the pipeline here only has to leave outputs to protect.
-FAST = {
-    name: {"steps": 10, "checkpoint_every": 10, "log_every": 5} for name in ("gan", "vae", "ddpm")
-}
-FAST["evaluate"] = {
-    **TINY_EVALUATE,
-    "num_samples": 64,
-    "kid_subset_size": 32,
-    "kid_subsets": 5,
-    "ssim_pairs": 50,
-    "evaluator": {"steps": 20, "batch_size": 32},
-}
-FAST["compare"] = {"seeds": [0]}  # one model per family: what bad input must not touch
 OUTPUTS = ("data", "models", "metrics", "figures", "reports", "dvc.lock")
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens: any download through it fails at once
 
@@ -75,18 +62,10 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project after one real `dvc repro` on tiny params."""
-    root = copy_project(tmp_path_factory.mktemp("bad-inputs"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, values in {**TINY, "evaluate": TINY_EVALUATE}.items():
-        params[section] = {**params[section], **values} if isinstance(values, dict) else values
-    for section, values in FAST.items():
-        params[section].update(values)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = sh("genbench validate --params params.yaml && dvc repro", root)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return root
+def project(tmp_path_factory, tiny_graph: TinyGraph) -> Path:
+    """A copy of the project after one real `dvc repro` on tiny params (the session's tiny
+    graph; test_good_params_pass_and_make_run_is_a_no_op checks its params validate)."""
+    return copy_tree(tiny_graph.root, tmp_path_factory.mktemp("bad-inputs") / "repo")
 
 
 @pytest.fixture(scope="module")

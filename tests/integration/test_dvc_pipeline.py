@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import copy_project
+from tests.integration.conftest import TinyGraph, copy_project, copy_tree
 
 
 def run(cmd: list[str], cwd: Path, extra_env: dict | None = None) -> str:
@@ -60,33 +61,17 @@ def test_repro_noop_and_param_change_reruns_only_dependents(project):
 FAMILIES = ("gan", "vae", "ddpm")
 
 
-def tiny_graph_params(project: Path) -> dict:
-    """params.yaml on TINY (DVC wants every key a stage lists: update section by section)."""
-    from tests.integration.conftest import TINY
-    from tests.integration.test_evaluate_stage import TINY_EVALUATE
-
+@pytest.fixture
+def repro_once(tiny_graph: TinyGraph, tmp_path) -> tuple[Path, dict, dict, set[str]]:
+    """A copy of the project after one whole `dvc repro` on tiny params, two seeds (the
+    session's tiny graph, built once): (project, params, env, every stage's name)."""
+    project = copy_tree(tiny_graph.root, tmp_path / "repo")
     params = yaml.safe_load((project / "params.yaml").read_text())
-    for section, values in {**TINY, "evaluate": TINY_EVALUATE}.items():
-        if isinstance(values, dict):
-            params[section] = {**params[section], **values}
-        else:
-            params[section] = values
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    return params
-
-
-@pytest.fixture(scope="module")
-def repro_once(tmp_path_factory) -> tuple[Path, dict, dict, set[str]]:
-    """A copy of the project after one whole `dvc repro` on tiny params, two seeds:
-    (project, params, env, every stage's name)."""
-    project = copy_project(tmp_path_factory.mktemp("graph") / "repo")
-    params = tiny_graph_params(project)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    first = run(["dvc", "repro"], project, env)
     runs = [f"{family}-{seed}" for family in FAMILIES for seed in params["compare"]["seeds"]]
     stages = {"download", "preprocess", "train_evaluator", "evaluate_real", "compare", "report"}
     stages |= {f"{stage}@{name}" for stage in ("train", "evaluate") for name in runs}
-    assert ran(first, stages) == stages
+    assert ran(tiny_graph.output, stages) == stages
     return project, params, env, stages
 
 
@@ -151,6 +136,45 @@ def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
     assert "up to date" in run(["dvc", "status"], project, env)
 
 
+def readme_exp_show() -> list[str]:
+    """The README's readable `dvc exp show` command, as arguments."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    start = text.index(".venv/bin/dvc exp show --drop")
+    command = text[start : text.index("\n```", start)].replace("\\\n", " ")
+    return ["dvc", *shlex.split(command)[1:]]
+
+
+@pytest.mark.timeout(300)
+def test_change_table_is_dvc_metrics_diff_and_the_readme_exp_show_is_narrow(repro_once):
+    """After a commit, the report's change section is what `dvc metrics diff HEAD` gives (DVC
+    asked from inside `dvc repro`), and the README's `dvc exp show` line gives a short table
+    with each family's mean FID."""
+    project, params, env, _ = repro_once
+    identity = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
+    subprocess.run(["git", *identity, "commit", "-qm", "tiny"], cwd=project, check=True)
+
+    header = run([*readme_exp_show(), "--csv"], project, env).splitlines()[0].split(",")
+    assert header[:2] == ["Experiment", "Created"] and len(header) <= 12
+    assert {f"families.{family}.evaluator.fid.mean" for family in FAMILIES} <= set(header)
+
+    path = project / "metrics/runs/gan-0.json"
+    kept = path.read_text()
+    metrics = json.loads(kept)
+    metrics["evaluator"]["fid"] += 1.0
+    path.write_text(json.dumps(metrics))
+    try:
+        run(["dvc", "repro", "--single-item", "--force", "report"], project, env)
+        diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", "--json"], project, env))
+        markdown = (project / "reports/report.md").read_text()
+    finally:
+        path.write_text(kept)
+    change = diff["metrics/runs/gan-0.json"]["evaluator.fid"]
+    row = f"| metrics/runs/gan-0.json | evaluator.fid | {change['old']:,.5g} | {change['new']:,.5g}"
+    assert row in markdown and "worse" in markdown.split(row)[1].splitlines()[0]
+    assert sum(line.startswith("| metrics/") for line in markdown.splitlines()) == 1
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # three more `dvc repro` runs of the tiny graph
 def test_num_samples_template_and_family_edits_rerun_only_dependents(repro_once):
@@ -183,33 +207,49 @@ def test_num_samples_template_and_family_edits_rerun_only_dependents(repro_once)
     ddpm_params.write_text(text)
     ddpm = {f"{stage}@ddpm-{seed}" for stage in ("train", "evaluate") for seed in seeds}
     assert changed_stages(project, env) == ddpm
-    fourth = run(["dvc", "repro"], project, env)
+    fourth = run(["dvc", "repro"], project, {**env, "GENBENCH_PIPELINE_ID": "ddpm-edit"})
     assert ran(fourth, stages) == ddpm | {"compare", "report"}
+    assert_execution_lists_every_model(project, params["compare"]["seeds"], "ddpm-edit")
+
+
+def assert_execution_lists_every_model(project: Path, seeds: list, execution: str) -> None:
+    """The execution that reran only the DDPM's stages finds every family's training and
+    evaluation run through `genbench.executions`, the reused GAN and VAE runs included."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("genbench").experiment_id
+    found = client.search_runs([experiment], f"tags.genbench.executions LIKE '%{execution}%'")
+    models = [f"{family}-seed{seed}" for family in FAMILIES for seed in seeds]
+    expected = sorted(["compare", *models, *(f"eval {model}" for model in models)])
+    assert sorted(r.info.run_name.split(" · ")[0] for r in found) == expected
+    made = {
+        r.data.tags.get("genbench.family", "compare") for r in found if execution in r.info.run_name
+    }
+    assert made == {"ddpm", "compare"}  # the others were made by an earlier execution, reused
 
 
 @pytest.mark.timeout(600)
-def test_going_back_to_earlier_params_restores_the_training_from_the_run_cache(project):
-    """gan.steps 20 -> 30 -> 20: the third `dvc repro` trains nothing, DVC's run cache restores
-    the 20-step outputs (every out of the stage is cached)."""
-    params = tiny_graph_params(project)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+def test_going_back_to_earlier_params_restores_the_training_from_the_run_cache(repro_once):
+    """gan.steps 40 (the tiny graph's) -> 30 -> 40: the last `dvc repro` trains nothing, DVC's
+    run cache restores the 40-step outputs (every out of the stage is cached)."""
+    project, params, env, _ = repro_once
     weights = project / "models/gan-0/weights.safetensors"
+    first = weights.read_bytes()
 
     def train(steps: int) -> str:
         params["gan"]["steps"] = steps
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         return run(["dvc", "repro", "train@gan-0"], project, env)
 
-    assert "train@gan-0: 20 steps" in train(20)
-    first = weights.read_bytes()
     assert "train@gan-0: 30 steps" in train(30)
     assert weights.read_bytes() != first
-    third = train(20)
+    third = train(40)
     assert "Stage 'train@gan-0' is cached - skipping run" in third
     assert "train@gan-0: " not in third  # the stage's own line: it did not train
     assert weights.read_bytes() == first
     stats = json.loads((project / "models/gan-0/train_stats.json").read_text())
-    assert stats["steps"] == 20 and (project / "models/gan-0/snapshots/snapshots.json").exists()
+    assert stats["steps"] == 40 and (project / "models/gan-0/snapshots/snapshots.json").exists()
 
 
 def changed_stages(project: Path, env: dict) -> set[str]:

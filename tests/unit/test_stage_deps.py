@@ -5,9 +5,9 @@ imports lies under a declared dep, and every declared dep is imported (a folder:
 in it, so that a folder dep never stands for code the stage does not run).
 """
 
+import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -17,19 +17,60 @@ from tests.conftest import ROOT
 
 # Stages that load one family by name at run time (genbench.families.load_family(key)).
 FAMILY_STAGES = {"train", "evaluate"}
+# The third-party libraries the stages import (none imports genbench). The probe imports them
+# once, then runs each stage in a forked child: a fresh interpreter as far as the project's own
+# modules go, without paying torch's import once per stage.
+PRELOAD = (
+    "numpy", "yaml", "pydantic", "PIL", "jinja2", "matplotlib", "scipy", "sklearn", "torch",
+    "torchvision", "torchmetrics", "torch_fidelity", "prdc", "diffusers", "mlflow", "tqdm",
+    "safetensors",
+)  # fmt: skip
 PROBE = """
-import importlib.util, sys, pathlib
+import importlib, importlib.util, json, os, pathlib, sys, traceback
 root = pathlib.Path(sys.argv[1]).resolve()
-spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[2])
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
-if len(sys.argv) > 3:
-    from genbench.families import load_family
-    load_family(sys.argv[3])
-for module in list(sys.modules.values()):
-    path = getattr(module, "__file__", None)
-    path = pathlib.Path(path).resolve() if path else None
-    if path and any(path.is_relative_to(root / top) for top in ("src", "stages")):
-        print(path.relative_to(root))
+
+def project_files():
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        path = pathlib.Path(path).resolve() if path else None
+        if path and any(path.is_relative_to(root / top) for top in ("src", "stages")):
+            found.add(str(path.relative_to(root)))
+    return found
+
+def run_stage(stage_file, family):
+    spec = importlib.util.spec_from_file_location("stage_under_test", root / stage_file)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    if family:
+        from genbench.families import load_family
+        load_family(family)
+    return sorted(project_files())
+
+for name in json.loads(sys.argv[2]):
+    if importlib.util.find_spec(name):
+        importlib.import_module(name)
+assert not project_files(), project_files()  # so each child's findings are its stage's own
+found = {}
+for stage_file, family in json.loads(sys.argv[3]):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            answer, code = json.dumps(run_stage(stage_file, family)), 0
+        except BaseException:
+            answer, code = json.dumps(traceback.format_exc()), 1
+        with os.fdopen(write, "w") as out:
+            out.write(answer)
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{stage_file} {family}: " + json.loads(text or '"no answer"'))
+    found[f"{stage_file} {family}"] = json.loads(text)
+print(json.dumps(found))
 """
 
 
@@ -40,14 +81,6 @@ def resolved_stages() -> dict[str, list[str]]:
 
 
 STAGES = resolved_stages()
-
-
-def imported_source_files(stage_file: str, family: str | None) -> set[str]:
-    args = [str(ROOT), str(ROOT / stage_file), *([family] if family else [])]
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return set(out.stdout.split()) | {stage_file}
 
 
 def code_deps(deps: list[str]) -> list[str]:
@@ -73,20 +106,28 @@ def one_per_family(names) -> list[str]:
     return kept
 
 
-def probe(name: str) -> set[str]:
-    """What stage `name` imports, run in a fresh interpreter."""
+def stage_file_and_family(name: str) -> tuple[str, str]:
+    """The stage file a stage runs, and the family it loads ('' for none)."""
     stage_file = next(d for d in code_deps(STAGES[name]) if d.startswith("stages/"))
     base, _, key = name.partition("@")
     family = key.rsplit("-", 1)[0]  # train@gan-0: family gan, seed 0
-    return imported_source_files(stage_file, family if base in FAMILY_STAGES else None)
+    return stage_file, family if base in FAMILY_STAGES else ""
 
 
 @pytest.fixture(scope="module")
 def imports() -> dict[str, set[str]]:
-    """Every probed stage's imports, two interpreters at a time (each imports torch: seconds)."""
+    """Every probed stage's project imports (its stage file included): one probe process,
+    a forked child per stage."""
     names = one_per_family(STAGES)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(names, pool.map(probe, names), strict=True))
+    probes = sorted({stage_file_and_family(name) for name in names})
+    cmd = [sys.executable, "-c", PROBE, str(ROOT), json.dumps(PRELOAD), json.dumps(probes)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = json.loads(out.stdout.splitlines()[-1])
+    return {
+        name: {*found[" ".join(stage_file_and_family(name))], stage_file_and_family(name)[0]}
+        for name in names
+    }
 
 
 @pytest.mark.parametrize("name", one_per_family(STAGES))
