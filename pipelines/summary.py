@@ -44,7 +44,10 @@ def metrics_markdown(root: Path) -> str | None:
     files = sorted((root / RUNS_DIR).glob("*.json"))
     runs = {path.stem: _read(path) for path in files if not path.stem.endswith(".protocol")}
     runs = {name: values for name, values in runs.items() if values}
-    extractors = {name: _extractor(root / RUNS_DIR / f"{name}.protocol.json") for name in runs}
+    extractors = {
+        name: _extractor(root / RUNS_DIR / f"{name}.protocol.json", metrics)
+        for name, metrics in runs.items()
+    }
     return runs_markdown(runs, extractors) if runs else None
 
 
@@ -104,9 +107,13 @@ def _real_value(real: dict[str, Any], column: Column, extractor: str) -> Any:
     return lookup(real, path_of(column, extractor))
 
 
-def _extractor(card: Path) -> str:
-    """The feature extractor a protocol card names ("" when the card is missing)."""
-    return ((_read(card) or {}).get("feature_extractor") or {}).get("name", "")
+def _extractor(card: Path, metrics: dict[str, Any]) -> str:
+    """The feature extractor a run's protocol card names; without the card (a DVC-cached out,
+    absent from a fresh clone until `dvc pull`), the metrics group that holds the FID, which is
+    named after its extractor; "" when neither says."""
+    named = ((_read(card) or {}).get("feature_extractor") or {}).get("name")
+    groups = [key for key, value in metrics.items() if isinstance(value, dict) and "fid" in value]
+    return named or (groups[0] if len(groups) == 1 else "")
 
 
 def _verdict(found: dict[str, Any] | None) -> str:
