@@ -9,20 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.conftest import BIN, TINY, TINY_EVALUATE, copy_project, set_params
+from tests.integration.conftest import BIN
 from tests.integration.processes import free_port, start, stop, wait_healthy
 
 GIT = ["git", "-c", "user.email=test@genbench.local", "-c", "user.name=genbench tests"]
-
-
-def tiny_project(dest: Path) -> Path:
-    """copy_project on TINY params (the whole graph in ~2 min), committed, no retries."""
-    copy_project(dest)
-    one_seed = {**TINY["compare"], "seeds": [0]}  # the flow's behaviour, not the statistics
-    set_params(dest, {**TINY, "evaluate": TINY_EVALUATE, "compare": one_seed})
-    set_params(dest, {"orchestration": {"retries": 0, "retry_delay_seconds": 0}})
-    commit(dest, "tiny")
-    return dest
 
 
 def commit(root: Path, message: str) -> None:

@@ -1,8 +1,9 @@
 """The Prefect flows on a tiny copy of the project, against a real `prefect server` (no mocks).
 
-One module-scoped copy: the tests run in file order and build on each other (first run, all
-up to date, ephemeral mode under CPU load, the served deployment, a work pool, a failing stage,
-a sweep).
+One module-scoped copy of the session's tiny graph (already run once by `dvc repro`): the tests
+run in file order and build on each other (a run that reruns one family's chain and skips the
+rest, all up to date, ephemeral mode under CPU load, the served deployment, a work pool, a
+failing stage, a sweep).
 """
 
 import sqlite3
@@ -12,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from pipelines.graph import downstream, read_graph
-from tests.integration.conftest import BIN
+from tests.integration.conftest import BIN, copy_tree, set_params
 from tests.integration.prefect_fixtures import (
     api,
     base_env,
@@ -20,11 +21,9 @@ from tests.integration.prefect_fixtures import (
     flow_run_id,
     run_module,
     running_server,
-    set_params,
     start,
     stop,
     task_runs,
-    tiny_project,
 )
 from tests.integration.processes import busy_cpus, free_port
 
@@ -35,10 +34,12 @@ def prefect_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flow") / "repo"
-    root.mkdir()
-    return tiny_project(root)
+def project(tmp_path_factory, tiny_graph):
+    """A committed copy of the tiny graph (TINY params, two seeds), without retries."""
+    root = copy_tree(tiny_graph.root, tmp_path_factory.mktemp("flow") / "repo")
+    set_params(root, {"orchestration": {"retries": 0, "retry_delay_seconds": 0}})
+    commit(root, "tiny")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,8 @@ def mlflow_runs(project, tag_value: str) -> list[tuple]:
 
 
 def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
+    """New GAN params: the GAN chain runs, every other stage is a `Skipped` task of the run."""
+    set_params(project, {"gan": {"lr_g": 0.0004}})
     out = check(
         run_module(
             "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)
@@ -77,8 +80,13 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     assert api(prefect_server, f"/flow_runs/{run_id}")["state"]["type"] == "COMPLETED"
     runs = task_runs(prefect_server, run_id)
     assert set(runs) == stages
-    assert {run["state"]["name"] for run in runs.values()} == {"Completed"}
     graph, when = read_graph(project), datetime.fromisoformat
+    trains = {"train@gan-0", "train@gan-1"}
+    rerun = trains | {name for train in trains for name in downstream(graph, train)}
+    assert {"evaluate@gan-0", "evaluate@gan-1", "report"} <= rerun < stages
+    states = {name: (run["state"]["type"], run["state"]["name"]) for name, run in runs.items()}
+    assert {states[name] for name in rerun} == {("COMPLETED", "Completed")}
+    assert {states[name] for name in stages - rerun} == {("COMPLETED", "Skipped")}
     for name, run in runs.items():  # each stage started after all its upstream stages ended
         upstream = graph.predecessors(name)
         assert all(when(runs[up]["end_time"]) <= when(run["start_time"]) for up in upstream)
@@ -94,7 +102,7 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     # The MLflow runs of this execution are grouped under the flow run's id
     named = sorted(name for name, _ in mlflow_runs(project, run_id))
     assert all(name.endswith(f" · {run_id[:8]}") for name in named)  # the flow run's uuid
-    models = ["ddpm-seed0", "gan-seed0", "vae-seed0"]
+    models = ["gan-seed0", "gan-seed1"]  # the runs of the stages that ran, none of the rest
     expected = sorted(["compare", *models, *(f"eval {model}" for model in models)])
     assert [name.split(" · ")[0] for name in named] == expected
     # The metric table and the report it just rendered, as artifacts of this flow run
@@ -233,10 +241,11 @@ def test_work_pool_worker_runs_the_deployment(project, prefect_server, tmp_path)
 
 
 def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stages, prefect_server):
-    """Valid params (validate passes), but train@gan-0 reruns and fails at its first check: the
-    MLflow server it is told to log to does not answer."""
+    """Valid params (validate passes), but both GAN seeds rerun and fail at their first check:
+    the MLflow server they are told to log to does not answer. The flow goes on with what does
+    not depend on a failed stage, then names the first failure, the other and what did not run."""
     params = (project / "params.yaml").read_text()
-    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan-0 and its downstream must rerun
+    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan-0, -1 and downstream must rerun
     env = {
         **client_env(project, prefect_server),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
@@ -248,17 +257,19 @@ def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stage
     assert result.returncode == 1
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: stage 'train@gan-0' failed: error: MLflow tracking server")
-    assert "MLFLOW_TRACKING_URI" in error
-    blocked = downstream(read_graph(project), "train@gan-0")
-    assert blocked and f"not run: {', '.join(blocked)}" in error
+    assert "MLFLOW_TRACKING_URI" in error and "; also failed: train@gan-1;" in error
+    graph = read_graph(project)
+    blocked = downstream(graph, "train@gan-0")
+    assert blocked and f"; not run: {', '.join(blocked)} (flow run " in error
     run_id = flow_run_id(result.stderr)
     flow_state = api(prefect_server, f"/flow_runs/{run_id}")["state"]
     assert flow_state["type"] == "FAILED" and "unreachable" in flow_state["message"]
     states = {name: run["state"]["name"] for name, run in task_runs(prefect_server, run_id).items()}
-    assert states["train@gan-0"] == "Failed"
-    assert {states[name] for name in blocked} == {"NotReady"}
-    others = stages - {"train@gan-0", *blocked}
-    assert {states[name] for name in others} == {"Skipped"}
+    failed = {"train@gan-0", "train@gan-1"}
+    assert {states[name] for name in failed} == {"Failed"}
+    held_back = {*blocked, *downstream(graph, "train@gan-1")}
+    assert {states[name] for name in held_back} == {"NotReady"}
+    assert {states[name] for name in stages - failed - held_back} == {"Skipped"}
 
 
 @pytest.mark.slow  # ranking itself: tests/unit/test_pipelines_graph.py
@@ -281,10 +292,9 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     ).stdout.split()
     assert sorted(listed) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
+        names = ["compare", "eval gan-seed0", "eval gan-seed1", "gan-seed0", "gan-seed1"]
         assert sorted(mlflow_runs(project, experiment)) == [
-            (f"compare · {experiment}", "FINISHED"),
-            (f"eval gan-seed0 · {experiment}", "FINISHED"),
-            (f"gan-seed0 · {experiment}", "FINISHED"),
+            (f"{name} · {experiment}", "FINISHED") for name in names
         ]
         assert f"| {experiment} | ok | {z_dim} |" in result.stdout
     assert "ranked by gan val fid: the validation split" in result.stdout
