@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genbench.compare.stats import HIGHER, VERDICT_METRICS
 from genbench.config.all import SCHEMAS
 from genbench.config.base import read_yaml, validate_value
 from genbench.errors import ParamsError
 from genbench.files import flatten
+from genbench.metric_registry import HIGHER, METRICS
 
 MAX_POINTS = 256  # a guard against `seed=range(0,100000)` typed by accident
 
@@ -129,8 +129,8 @@ def flatten_metrics(metrics: Mapping[str, Any], wanted: Sequence[str]) -> dict[s
     return out
 
 
-# What "better" means per metric: the compare stage's own list, not a copy of it.
-HIGHER_IS_BETTER = {metric for _, metric, better in VERDICT_METRICS if better == HIGHER}
+# What "better" means per metric: the metric registry's, not a copy of it.
+HIGHER_IS_BETTER = {m.metric for m in METRICS if m.better == HIGHER}
 
 
 def rank(rows: list[dict[str, Any]], overrides: Sequence[str], wanted: Sequence[str]) -> str:

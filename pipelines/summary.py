@@ -30,7 +30,7 @@ REPORT_FILES = {
     "genbench-report": "reports/index.html",
     "genbench-report-markdown": "reports/report.md",
 }
-# The metrics the compare stage gives a verdict for: the report's headline.
+# The metrics the compare stage ranks: the report's headline.
 HEADLINE = tuple(column for column in COLUMNS if column.verdict)
 
 
@@ -63,17 +63,18 @@ def comparison_markdown(compare: dict[str, Any], real: dict[str, Any] | None = N
         for column in HEADLINE:
             found = lookup(stats, path_of(column, extractor))
             text = mean_text(found, column) if _has_mean(found) else "-"
-            best = verdicts.get(column.verdict, {}).get("best") == family
+            best = verdicts.get(column.metric, {}).get("best") == family
             cells.append(f"**{text}**" if best and text != "-" else text)
         rows.append([family, *cells])
     if real:
         rows.append(["real data", *(_number(_real_value(real, c, extractor), c) for c in HEADLINE)])
-    rows.append(["verdict", *(_verdict(verdicts.get(c.verdict)) for c in HEADLINE)])
+    rows.append(["verdict", *(_verdict(verdicts.get(c.metric)) for c in HEADLINE)])
     intro = (
         f"Test split, feature extractor `{extractor}`: mean ± half-width of the {level}% "
-        f"t interval over {len(seeds)} seed(s) {seeds}. Bold: significantly best "
-        f"({compare.get('test', 'the compare stage')}); a tie names the families the test "
-        "cannot separate. Full report: the `genbench-report` artifact."
+        f"t interval over {len(seeds)} seed(s) {seeds}. Verdict: the families in ordered "
+        "groups, best first (A ≻ B separated, A ≈ B equivalent, {A, B} not separated; "
+        f"{compare.get('test', 'the compare stage')}); bold: the family separated from every "
+        "other. Full report: the `genbench-report` artifact."
     )
     return "\n".join([intro, "", *_table(["family", *_labels(extractor)], rows)])
 
@@ -117,11 +118,10 @@ def _extractor(card: Path, metrics: dict[str, Any]) -> str:
 
 
 def _verdict(found: dict[str, Any] | None) -> str:
-    if not found:
+    """The ranking in ordered groups, and a borderline mark."""
+    if not found or not found.get("ranking"):
         return "-"
-    if found.get("best"):
-        return f"{found['best']} best"
-    return "tie: " + ", ".join(found.get("tied") or [])
+    return found["ranking"] + (" (borderline)" if found.get("borderline") else "")
 
 
 def _labels(extractor: str) -> list[str]:

@@ -1,5 +1,5 @@
 """DVC stage `compare`: every family's metrics over its seeds (mean, standard deviation, t
-interval), Welch's tests between families and the verdict per metric, in metrics/compare.json;
+interval), every pair of families tested and the ranking per metric, in metrics/compare.json;
 the aggregates are logged to MLflow as a run `compare · <execution>`, which tags the runs it
 compared with the execution (tracking.tag_execution).
 """
@@ -26,13 +26,11 @@ def main() -> None:
     out = Path(args.out)
     curves = Path(args.curves) if args.curves else None
     models = Path(args.models) if args.models else None
-    result = run_compare(
-        args.names, cfg.seeds, cfg.confidence, Path(args.runs), out, curves, models
-    )
+    result = run_compare(args.names, cfg, Path(args.runs), out, curves, models)
     log_compare(result, Path(args.params), out, Path(args.runs))
     for metric, found in result["verdicts"].items():
-        winner = found["best"] or "tie: " + ", ".join(found["tied"])
-        print(f"compare: {metric}: {winner}")
+        flag = " (borderline)" if found["borderline"] else ""
+        print(f"compare: {metric}: {found['ranking'] or 'no verdict (one seed)'}{flag}")
     for warning in (result["curve"] or {}).get("warnings", []):
         better = warning["better"]
         print(

@@ -2,10 +2,12 @@
 seeded random numbers around a per-family level, compare.json computed by the real compare
 code, figures drawn with PIL, curves from a formula. No training needed.
 
-Planted: the DDPM's FID and KID are far below the others' (a significant best); every other
-metric has the same level for all families (ties). Along the budget (CURVE_LEVEL, the last
-point being the final level): the VAE is best at 25%, the GAN and the DDPM tie at 50%, the DDPM is
-best at the end, and the GAN's final FID and KID are worse than at 50% (its warning).
+Planted: the DDPM's FID and KID are far below the others' (a significant best); density is 10%
+higher for the VAE with a wide spread (separated from the GAN only borderline, the DDPM between
+them); every other metric has the same level for all families (not separated). Along the budget
+(CURVE_LEVEL, the last point being the final level): the VAE is best at 25%, the GAN and the DDPM
+are equivalent at 50%, the DDPM is best at the end, and the GAN's final FID and KID are worse
+than at 50% (its warning).
 """
 
 import json
@@ -15,6 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from genbench.compare.run import run_compare
+from genbench.config.compare import CompareParams
 from genbench.evaluation.card import protocol_id
 
 NAMES = ("gan", "vae", "ddpm")
@@ -22,6 +25,7 @@ SEEDS = (0, 1, 2)
 HOSTILE = '<script>alert("x")</script>|&'  # class names from user data
 LINK = "[link](https://evil.example)"
 FID_LEVEL = {"gan": 20.0, "vae": 22.0, "ddpm": 5.0, "real": 0.5}
+DENSITY_LEVEL = {"gan": 1.0, "vae": 1.1, "ddpm": 1.0, "real": 1.0}
 FRACTIONS, STEPS, FLOPS_PER_STEP = (0.25, 0.5, 1.0), 100, 10**7
 CURVE_LEVEL = {"gan": (40.0, 12.0, 20.0), "vae": (25.0, 23.0, 22.0), "ddpm": (60.0, 12.1, 5.0)}
 
@@ -55,6 +59,10 @@ def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
     ssim = {"diversity": rng.gauss(0.4, 0.05), "diversity_real": 0.344}
     if family == "vae":
         ssim["reconstruction"] = rng.uniform(0.8, 0.95)
+    # its own generator: the other metrics' draws stay as they were
+    quality["density"] = random.Random(f"density-{family}-{seed}-{salt}").gauss(
+        DENSITY_LEVEL[family], 0.08
+    )
     values = {"evaluator": quality, "ssim": ssim}
     if family == "real":
         values["curve_floor"] = {"extractor": "evaluator", "samples": 200, "fid": 2.0}
@@ -128,8 +136,7 @@ def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> 
     metrics = root / "metrics"
     run_compare(
         list(NAMES),
-        list(seeds),
-        0.95,
+        CompareParams(seeds=list(seeds), confidence=0.95),
         metrics / "runs",
         metrics / "compare.json",
         metrics / "curves",

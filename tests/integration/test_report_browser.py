@@ -4,6 +4,7 @@ CI installs Debian's chromium and sets GENBENCH_REQUIRE_BROWSER=1, so there this
 skip. Elsewhere it skips, saying why, when no Chromium is found.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,8 @@ from genbench.report.inputs import load_inputs
 from genbench.report.render import write_report
 from tests.conftest import ROOT
 from tests.report_fixture import NAMES, write_outputs
+
+COMPARE = ROOT / "metrics/compare.json"  # the repository's, beside its reports/index.html
 
 # Flags for a root user on a machine with a closed network: no sandbox, no GPU, no phoning home.
 FLAGS = [
@@ -29,6 +32,18 @@ FLAGS = [
 IMAGES_LOADED = "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
 FIRST_COLUMN = "Array.from(document.querySelectorAll('#metric-table tbody tr td:first-child'))"
 # the quality-against-compute figure: drawn, and the first figure of the page
+# the verdict: each metric's ordered groups, the borderline marks, the pairs table's rows
+RANKINGS = (
+    "Array.from(document.querySelectorAll('#headline-list .ranking')).map(e => e.textContent)"
+)
+BORDERLINE = (
+    "Array.from(document.querySelectorAll('#headline-list span.borderline'))"
+    ".filter(e => e.offsetParent !== null).length"
+)
+PAIRS = (
+    "Array.from(document.querySelectorAll('#pairs-table tbody tr'))"
+    ".map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))"
+)
 COMPUTE_FIGURE = (
     "(() => { const img = document.querySelector('#compute-figure img');"
     " return img && img.naturalWidth > 0 && img === document.images[0]; })()"
@@ -48,6 +63,7 @@ def chromium() -> str:
 
 def fixture_report(tmp_path: Path) -> Path:
     write_outputs(tmp_path)
+    shutil.copy(tmp_path / "metrics/compare.json", tmp_path / "compare.json")
     inputs = load_inputs(
         list(NAMES),
         tmp_path / "metrics",
@@ -79,6 +95,8 @@ def test_report_opens_in_chromium(tmp_path, which):
             loaded = page.evaluate(IMAGES_LOADED)
             models = page.evaluate(f"{FIRST_COLUMN}.map(td => td.textContent.trim())")
             compute = page.evaluate(COMPUTE_FIGURE)
+            rankings, borderline = page.evaluate(RANKINGS), page.evaluate(BORDERLINE)
+            pairs = page.evaluate(PAIRS)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
@@ -86,5 +104,19 @@ def test_report_opens_in_chromium(tmp_path, which):
     assert compute is True
     assert models[:3] == list(NAMES) and models[3] == "real data"
     assert blocked == []
+    # the verdict as compare.json has it: groups, borderline marks, every pair with its effect
+    comparison = json.loads(
+        (tmp_path / "compare.json" if which == "fixture outputs" else COMPARE).read_text()
+    )
+    verdicts = comparison["verdicts"].values()
+    assert rankings == [v["ranking"] for v in verdicts]
+    assert borderline == sum(bool(v["borderline"]) for v in verdicts)
+    assert len(pairs) == sum(len(v["pairs"]) for v in verdicts)
+    assert all(row[2].startswith(("ratio ", "difference ")) for row in pairs)
+    needed = [row[7] for row in pairs if "not separated" in row[6]]
+    assert all("seeds" in text for text in needed)
+    if which == "fixture outputs":  # planted: a borderline density, pairs not separated
+        assert borderline == 1 and needed
+        assert "{" in " ".join(rankings) and "ddpm ≻ gan ≻ vae" in rankings
     width, height = Image.open(shot).size
     assert width == 1280 and height > 900  # the whole page, longer than one screen

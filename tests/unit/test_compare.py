@@ -1,4 +1,5 @@
-"""The verdict's statistics against scipy and direct computations; the budget's steps and FLOPs."""
+"""Summaries, Welch and Holm against scipy and direct computations; the budget's steps and FLOPs
+(the ranking itself: test_verdict.py)."""
 
 import itertools
 import math
@@ -9,7 +10,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from genbench.compare.stats import HIGHER, LOWER, holm, summary, verdict, welch_p
+from genbench.compare.stats import holm, summary, welch_p
 from genbench.config.compare import Budget, CompareParams
 from genbench.config.train import TrainParams
 from genbench.families import load_family
@@ -32,8 +33,6 @@ def test_interval_is_scipys_t_interval(values, confidence):
 def test_one_seed_has_no_interval_and_no_test():
     assert summary([3.0], 0.95)["ci_low"] is None
     assert welch_p([3.0], [4.0, 5.0]) is None
-    found = verdict({"a": [1.0], "b": [5.0]}, LOWER, 0.95)
-    assert found.leader == "a" and found.best is None and found.tied == ["a", "b"]
 
 
 def test_welch_p_is_scipys_unequal_variance_t_test():
@@ -51,17 +50,6 @@ def test_holm_matches_a_direct_step_down():
     assert adjusted["c"] == pytest.approx(0.09)
     assert adjusted["b"] == pytest.approx(0.09)
     assert adjusted["d"] is None
-
-
-def test_verdict_names_a_best_only_when_every_adjusted_test_separates_it():
-    far = {"ddpm": [5.0, 5.2, 4.9], "gan": [20.1, 19.7, 20.4], "vae": [22.0, 22.3, 21.8]}
-    found = verdict(far, LOWER, 0.95)
-    assert found.best == "ddpm" and found.tied == ["ddpm"]
-    close = {**far, "gan": [5.1, 5.6, 4.7]}  # inside the DDPM's seed noise
-    found = verdict(close, LOWER, 0.95)
-    assert found.best is None and set(found.tied) == {"ddpm", "gan"}
-    higher = verdict({"a": [0.9, 0.91, 0.92], "b": [0.5, 0.52, 0.49]}, HIGHER, 0.95)
-    assert higher.best == "a"
 
 
 def test_compare_params_refuse_repeated_seeds_and_a_missing_amount():

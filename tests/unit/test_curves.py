@@ -9,6 +9,7 @@ from scipy import stats
 
 from genbench.compare.curves import aggregate_curves, curve_section, curve_warnings
 from genbench.compare.stats import paired_p
+from genbench.config.compare import CompareParams
 from genbench.errors import GenbenchError
 from genbench.report.compute import leader_changes, percent, warnings
 from tests.report_fixture import FLOPS_PER_STEP, curve_for, write_outputs
@@ -44,15 +45,17 @@ def test_the_verdict_along_the_budget_and_the_warning_follow_the_planted_values(
         {"gan": (40.0, 12.0, 20.0), "vae": (25.0, 23.0, 22.0), "ddpm": (60.0, 12.1, 5.0)},
         {"gan": 0.4, "vae": 0.3, "ddpm": 0.5},
     )
-    section = curve_section(curves, 0.95)
+    section = curve_section(curves, CompareParams())
     assert section["samples"] == 100 and section["extractor"] == "evaluator"
     gan = section["families"]["gan"]
     assert [p["flops"] for p in gan] == [250, 500, 1000]
     assert gan[1]["fid"]["values"] == pytest.approx([12.0, 12.8, 13.6])
-    fid = section["verdicts"]["fid"]
-    assert [v["fraction"] for v in fid] == [0.25, 0.5, 1.0]
-    assert [v["best"] for v in fid] == ["vae", None, "ddpm"]
-    assert sorted(fid[1]["tied"]) == ["ddpm", "gan"]
+    # judged on KID alone: FID's bias at the curve's few samples differs between models
+    assert list(section["verdicts"]) == ["kid_mean"] and section["verdict_metric"] == "kid_mean"
+    kid = section["verdicts"]["kid_mean"]
+    assert [v["fraction"] for v in kid] == [0.25, 0.5, 1.0]
+    assert [v["best"] for v in kid] == ["vae", None, "ddpm"]
+    assert kid[1]["letters"]["gan"] == kid[1]["letters"]["ddpm"] != kid[1]["letters"]["vae"]
     assert section["best"]["fid"] == {"gan": 0.5, "vae": 1.0, "ddpm": 1.0}
     # the GAN's last point is 8 worse than at 50% in every seed; the VAE keeps improving
     assert [w["metric"] for w in section["warnings"]] == ["fid", "kid_mean"]
@@ -79,12 +82,11 @@ def test_seeds_trained_with_other_snapshots_are_refused():
 def test_the_report_says_where_the_leader_changes_and_warns_of_the_collapse(tmp_path):
     write_outputs(tmp_path)
     inputs = load(tmp_path)
-    (fid, kid) = leader_changes(inputs)
-    assert fid == (
-        "FID along the budget (200 samples per point): at 25% vae is best; at 50% no family is "
-        "significantly best (gan, ddpm tie); at 100% ddpm is best"
+    (kid,) = leader_changes(inputs)  # FID is drawn, not judged, along the budget
+    assert kid == (
+        "KID along the budget (200 samples per point): at 25% vae ≻ gan ≻ ddpm; "
+        "at 50% gan ≈ ddpm ≻ vae; at 100% ddpm ≻ gan ≻ vae"
     )
-    assert kid.startswith("KID along the budget")
     (fid_warning, kid_warning) = warnings(inputs)
     assert fid_warning.startswith("gan: its final FID (")
     assert (
@@ -92,7 +94,8 @@ def test_the_report_says_where_the_leader_changes_and_warns_of_the_collapse(tmp_
         and "step-0000050.safetensors" in fid_warning
     )
     page, markdown = render(tmp_path)
-    assert fid.replace("(", "\\(").replace(")", "\\)") in markdown
+    escaped = kid.replace("(", "\\(").replace(")", "\\)")
+    assert escaped.replace("{", "\\{").replace("}", "\\}") in markdown
     assert page.index('id="compute-figure"') < page.index('id="seeds-figure"')
     assert "gan: its final FID" in page[page.index('id="warnings"') :]
     rows = list(csv.DictReader((tmp_path / "metrics/curves/gan.csv").open()))
@@ -105,14 +108,13 @@ def test_the_report_says_where_the_leader_changes_and_warns_of_the_collapse(tmp_
 def test_a_verdict_held_over_several_fractions_is_one_span(tmp_path):
     write_outputs(tmp_path)
     comparison = json.loads((tmp_path / "metrics/compare.json").read_text())
-    fid = comparison["curve"]["verdicts"]["fid"]
-    fid.insert(0, {**fid[0], "fraction": 0.125})  # the VAE best at 12.5% and 25%
-    fid.append({**fid[-1], "fraction": 2.0})  # the DDPM at 100% and 200%
+    kid = comparison["curve"]["verdicts"]["kid_mean"]
+    kid.insert(0, {**kid[0], "fraction": 0.125})  # the same ranking at 12.5% and 25%
+    kid.append({**kid[-1], "fraction": 2.0})  # and at 100% and 200%
     (tmp_path / "metrics/compare.json").write_text(json.dumps(comparison))
-    (fid_sentence, _) = leader_changes(load(tmp_path))
-    assert fid_sentence.endswith(
-        "from 12.5% to 25% vae is best; at 50% no family is significantly best (gan, ddpm tie); "
-        "from 100% on ddpm is best"
+    (sentence,) = leader_changes(load(tmp_path))
+    assert sentence.endswith(
+        "from 12.5% to 25% vae ≻ gan ≻ ddpm; at 50% gan ≈ ddpm ≻ vae; from 100% on ddpm ≻ gan ≻ vae"
     )
 
 
@@ -129,17 +131,18 @@ def test_percent_and_no_curve_no_sentences(tmp_path):
     assert 'id="compute-figure"' not in page
 
 
-def test_the_same_tie_under_another_leader_is_one_span(tmp_path):
+def test_the_same_groups_under_another_leader_are_one_span(tmp_path):
     write_outputs(tmp_path)
     comparison = json.loads((tmp_path / "metrics/compare.json").read_text())
-    fid = comparison["curve"]["verdicts"]["fid"]
-    fid[0] |= {"best": None, "leader": "vae", "tied": ["vae", "gan"]}
-    fid[1] |= {"best": None, "leader": "gan", "tied": ["gan", "vae"]}
+    kid = comparison["curve"]["verdicts"]["kid_mean"]
+    for point, order in ((kid[0], ["vae", "gan", "ddpm"]), (kid[1], ["gan", "vae", "ddpm"])):
+        point["letters"] = {"vae": "a", "gan": "a", "ddpm": "b"}
+        point["ranking"] = "{" + ", ".join(order[:2]) + "} ≻ ddpm"
+        for pair in point["pairs"].values():
+            pair["equivalence"]["equivalent"] = False
     (tmp_path / "metrics/compare.json").write_text(json.dumps(comparison))
-    (fid_sentence, _) = leader_changes(load(tmp_path))
-    assert fid_sentence.endswith(
-        "from 25% to 50% no family is significantly best (gan, vae tie); at 100% ddpm is best"
-    )
+    (sentence,) = leader_changes(load(tmp_path))
+    assert sentence.endswith("from 25% to 50% {gan, vae} ≻ ddpm; at 100% ddpm ≻ gan ≻ vae")
 
 
 def test_the_warning_adjusts_for_every_earlier_snapshot_not_only_the_better_ones():

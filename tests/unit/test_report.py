@@ -80,16 +80,28 @@ def test_table_shows_mean_and_interval_and_marks_only_a_significant_best(tmp_pat
     assert f"{metrics[REAL]['evaluator']['fid']:.2f}" in [text for text, _ in body[-1]]
 
 
-def test_headline_names_a_best_only_when_significant_and_says_tie_otherwise(tmp_path):
+def test_headline_ranks_in_groups_and_says_not_separated_where_nothing_is_shown(tmp_path):
     write_outputs(tmp_path)
     comparison = json.loads((tmp_path / "metrics/compare.json").read_text())
     page, markdown = render(tmp_path)
     fid_line = next(line for line in markdown.splitlines() if line.startswith("- **FID**"))
-    assert fid_line.startswith("- **FID**: ddpm ")
-    assert "\\(95% CI, 3 seeds\\): ddpm is best" in fid_line
+    # planted FID levels: ddpm 5, gan 20, vae 22, seed noise 0.3: every pair separated
+    assert fid_line.startswith("- **FID**: ddpm ≻ gan ≻ vae: ddpm ")
+    assert "\\(a\\)" in fid_line and "\\(95% CI, 3 seeds; log scale\\)" in fid_line
     is_line = next(line for line in markdown.splitlines() if line.startswith("- **IS**"))
-    assert "not significant: a tie between" in is_line
-    assert comparison["verdicts"]["is_mean"]["best"] is None
+    # planted IS: one level for all, noise 1: neither separated nor shown equivalent
+    assert is_line.startswith("- **IS**: \\{") and comparison["verdicts"]["is_mean"]["best"] is None
+    assert "not separated with 3 seeds" in markdown and " tie" not in markdown
+    tables = Tables()
+    tables.feed(page)
+    header, *pairs = tables.tables["pairs-table"]
+    assert [c for c, _ in header][:3] == ["metric", "pair (better first)", "effect [95% CI]"]
+    fid_pairs = {row[1][0]: row for row in pairs if row[0][0] == "FID"}
+    assert set(fid_pairs) == {"ddpm vs gan", "ddpm vs vae", "gan vs vae"}
+    assert fid_pairs["ddpm vs gan"][2][0].startswith("ratio 0.2")  # 5 / 20
+    assert fid_pairs["ddpm vs gan"][3][0] == "1.00"  # every ddpm seed beats every gan seed
+    is_pairs = [row for row in pairs if row[0][0] == "IS"]
+    assert all("seeds" in row[7][0] for row in is_pairs)  # how many would separate them
     # training times come from the models' train_stats.json, not from evaluation's metrics
     assert comparison["families"]["gan"]["cost"]["train_seconds"]["values"] == [40, 41, 42]
     assert "train_seconds" not in json.loads((tmp_path / "metrics/runs/gan-0.json").read_text())

@@ -1,13 +1,15 @@
 """Quality against compute over seeds: each family's curve (mean and interval of FID and KID at
-every snapshot fraction of the budget), the verdict at each fraction by the final verdict's rule,
-and the early warning: a family whose final weights score significantly worse than an earlier
-snapshot of the same trainings (a sign of GAN collapse or overfitting).
+every snapshot fraction of the budget), the ranking at each fraction by the final verdict's rule
+on KID alone (unbiased at the curve's few samples, where FID's bias differs between models: Chong
+& Forsyth 2020), and the early warning: a family whose final weights score significantly worse
+than an earlier snapshot of the same trainings (a sign of GAN collapse or overfitting).
 
 compare.json's `curve` (curve_section):
     samples, extractor: how each point was scored (evaluate.curve_samples images)
     families.<family>: [{fraction, step, flops, images_seen, fid: summary, kid_mean: summary}]
     best.<metric>.<family>: the fraction with the best mean
-    verdicts.<metric>: [{fraction, leader, best, tied, p_holm}]
+    verdict_metric, verdict_reason: the metric judged along the budget (KID) and why
+    verdicts.<metric>: [{fraction, ...the ranking of compare/verdict.py}] (KID only)
     warnings: [{family, metric, last, better: {fraction, step, mean}, p_holm}]
 """
 
@@ -16,10 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench.compare.stats import LOWER, holm, paired_p, summary, verdict
+from genbench.compare.stats import holm, paired_p, summary
+from genbench.compare.verdict import rank
+from genbench.config.compare import CompareParams
 from genbench.errors import GenbenchError
+from genbench.metric_registry import CURVE_METRICS as CURVE_KEYS
+from genbench.metric_registry import CURVE_VERDICT_METRIC, LOWER, by_leaf
 
-CURVE_METRICS = (("fid", LOWER), ("kid_mean", LOWER))
+CURVE_METRICS = tuple((key, by_leaf(key).better) for key in CURVE_KEYS)
+VERDICT_REASON = (
+    "KID alone: it is unbiased at the curve's few samples per point, while FID's bias at that "
+    "count is large and differs between models (Chong & Forsyth 2020), so an FID ranking there "
+    "could reflect the bias, not the models"
+)
 POINT_KEYS = ("fraction", "step", "flops", "images_seen")
 
 
@@ -45,31 +56,44 @@ def aggregate_curves(curves: dict[str, list[dict]], confidence: float) -> dict[s
     return out
 
 
-def curve_verdicts(curves: dict[str, list[dict]], confidence: float) -> dict[str, list[dict]]:
-    """For each metric and each fraction every family reached: the leader, and the best family
-    only when it is significantly better than every other (Welch, Holm: compare.stats)."""
+def curve_verdicts(
+    curves: dict[str, list[dict]], kid_std: dict[float, float], cfg: CompareParams
+) -> dict[str, list[dict]]:
+    """For KID and each fraction every family reached: the ranking of compare/verdict.py, with
+    the asinh scale's constant at that fraction (`kid_std`: the median KID standard error)."""
     shared = sorted(set.intersection(*({p["fraction"] for p in c} for c in curves.values())))
-    found: dict[str, list[dict]] = {}
-    for metric, better in CURVE_METRICS:
-        found[metric] = []
-        for fraction in shared:
-            values = {
-                family: next(p for p in points if p["fraction"] == fraction)[metric]["values"]
-                for family, points in curves.items()
-            }
-            if len(values) < 2:
-                continue
-            judged = verdict(values, better, confidence)
-            found[metric].append(
-                {
-                    "fraction": fraction,
-                    "leader": judged.leader,
-                    "best": judged.best,
-                    "tied": judged.tied,
-                    "p_holm": judged.p,
-                }
-            )
-    return found
+    metric = by_leaf(CURVE_VERDICT_METRIC)
+    found: list[dict] = []
+    for fraction in shared:
+        values = {
+            family: next(p for p in points if p["fraction"] == fraction)[metric.metric]["values"]
+            for family, points in curves.items()
+        }
+        if len(values) < 2:
+            continue
+        judged = rank(
+            values,
+            metric.better,
+            metric.scale,
+            cfg.confidence,
+            cfg.equivalence_margin,
+            kid_std.get(fraction, 1.0),
+            cfg.sequential_looks,
+        )
+        found.append({"fraction": fraction, **judged})
+    return {metric.metric: found}
+
+
+def median_kid_std(per_seed: dict[str, list[dict]]) -> dict[float, float]:
+    """Per fraction, the median of every run's KID standard error at that point (positive
+    ones; 1.0 where none is)."""
+    found: dict[float, list[float]] = {}
+    for runs in per_seed.values():
+        for curve in runs:
+            for point in curve["points"]:
+                if point.get("kid_std", 0) > 0:
+                    found.setdefault(point["fraction"], []).append(point["kid_std"])
+    return {fraction: float(np.median(values)) for fraction, values in found.items()}
 
 
 def curve_warnings(curves: dict[str, list[dict]], confidence: float) -> list[dict]:
@@ -146,7 +170,7 @@ def best_fractions(curves: dict[str, list[dict]]) -> dict[str, dict[str, float]]
     return found
 
 
-def curve_section(per_seed: dict[str, list[dict]], confidence: float) -> dict | None:
+def curve_section(per_seed: dict[str, list[dict]], cfg: CompareParams) -> dict | None:
     """compare.json's `curve` from each family's per-seed curves (None: no model has one)."""
     if not per_seed or any(curve is None for runs in per_seed.values() for curve in runs):
         return None
@@ -157,12 +181,14 @@ def curve_section(per_seed: dict[str, list[dict]], confidence: float) -> dict | 
             "rerun `dvc repro` so every model is evaluated with the current evaluate section"
         )
     samples, extractor = scored.pop()
-    curves = aggregate_curves(per_seed, confidence)
+    curves = aggregate_curves(per_seed, cfg.confidence)
     return {
         "samples": samples,
         "extractor": extractor,
         "families": curves,
         "best": best_fractions(curves),
-        "verdicts": curve_verdicts(curves, confidence),
-        "warnings": curve_warnings(curves, confidence),
+        "verdict_metric": CURVE_VERDICT_METRIC,
+        "verdict_reason": VERDICT_REASON,
+        "verdicts": curve_verdicts(curves, median_kid_std(per_seed), cfg),
+        "warnings": curve_warnings(curves, cfg.confidence),
     }

@@ -1,25 +1,30 @@
 """The `compare` stage's work: read every (family, seed) evaluation, aggregate each metric over
 the seeds, test the families against each other and write metrics/compare.json.
 
-compare.json (a DVC metrics file):
-    seeds, confidence, extractor, n
+compare.json (a DVC metrics file; docs/compare_json.md documents every key):
+    seeds, n, confidence, equivalence_margin, extractor, test
     families.<family>.<group>.<metric>: {n, mean, std, ci_low, ci_high, half, values}
-    verdicts.<metric>: {key, better, leader, best (null unless significant), tied, p_holm}
-    pairwise.<metric>.<family a>_vs_<family b>: Welch's two-sided p (unadjusted)
+    verdicts.<metric>: the ranking (compare/verdict.py) with key, label, better, test
+    diagnostics.<metric>: why a quality metric is shown but not ranked
+    sequential: how seeds on demand added seeds (null: fixed upfront)
     curve: quality against compute (compare/curves.py; null when the models have no curve)
 """
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genbench import tracking
 from genbench.compare.curves import curve_section, write_curve_tables
-from genbench.compare.stats import VERDICT_METRICS, summary, verdict, welch_p
+from genbench.compare.stats import summary
+from genbench.compare.verdict import rank
+from genbench.config.compare import CompareParams
 from genbench.errors import GenbenchError
 from genbench.files import flatten, write_json
 from genbench.layout import STATS, run_name
+from genbench.metric_registry import ASINH, METRICS, VERDICT_METRICS, WELCH
 
 
 def training_time(models: Path | None, name: str) -> dict[str, float]:
@@ -51,9 +56,6 @@ def read_run(
         ) from None
     curve = metrics.pop("curve", None)
     metrics.pop("protocol", None)  # the card's digest: not a metric to average
-    ssim = metrics.get("ssim", {})
-    if "diversity" in ssim and "diversity_real" in ssim:
-        ssim["diversity_gap"] = abs(ssim["diversity"] - ssim["diversity_real"])
     numeric = {
         key: float(value)
         for key, value in flatten(metrics).items()
@@ -87,33 +89,61 @@ def aggregate(values: dict[str, list[dict]], confidence: float) -> dict[str, dic
     return out
 
 
-def judge(families: dict[str, dict], extractor: str, confidence: float) -> tuple[dict, dict]:
-    """(verdicts, pairwise p-values) for each verdict metric every family has."""
-    verdicts, pairwise = {}, {}
-    for group, metric, better in VERDICT_METRICS:
-        key = f"{extractor if group == '@' else group}.{metric}"
+def kid_noise(families: dict[str, dict], extractor: str) -> float:
+    """The asinh scale's constant for KID: the median of every run's KID standard error over
+    its subsets (`kid_std`); 1.0 when the runs lack it."""
+    key = f"{extractor}.kid_std"
+    found = [v for stats in families.values() if key in stats for v in stats[key]["values"]]
+    positive = [v for v in found if v > 0]
+    return float(np.median(positive)) if positive else 1.0
+
+
+def judge(families: dict[str, dict], extractor: str, cfg: CompareParams) -> dict:
+    """The ranking (compare/verdict.py) of every verdict metric that two or more families have,
+    with the metric's registry entry: compare.json's `verdicts`."""
+    verdicts = {}
+    for metric in VERDICT_METRICS:
+        key = metric.key_in(extractor)
         have = {f: stats[key]["values"] for f, stats in families.items() if key in stats}
         if len(have) < 2:
             continue  # one family alone is not "best" (e.g. reconstruction: the VAE only)
-        found = verdict(have, better, confidence)
-        verdicts[metric] = {
+        constant = kid_noise(families, extractor) if metric.scale == ASINH else 1.0
+        found = rank(
+            have,
+            metric.better,
+            metric.scale,
+            cfg.confidence,
+            cfg.equivalence_margin,
+            constant,
+            cfg.sequential_looks,
+        )
+        verdicts[metric.metric] = {
             "key": key,
-            "better": better,
-            "leader": found.leader,
-            "best": found.best,
-            "tied": found.tied,
-            "p_holm": found.p,
+            "label": metric.label,
+            "better": metric.better,
+            "test": f"{WELCH} on {found['scale']} values, Holm-adjusted over all pairs",
+            **found,
         }
-        pairwise[metric] = {
-            f"{a}_vs_{b}": welch_p(have[a], have[b]) for a, b in itertools.combinations(have, 2)
-        }
-    return verdicts, pairwise
+    return verdicts
+
+
+def sequential(cfg: CompareParams) -> dict | None:
+    """How seeds on demand added seeds, for the report (None: the seeds were fixed upfront)."""
+    if cfg.initial_seeds is None and cfg.sequential_looks == 1:
+        return None
+    initial = list(cfg.initial_seeds or cfg.seeds)
+    return {
+        "initial_seeds": initial,
+        "added_seeds": [s for s in cfg.seeds if s not in initial],
+        "looks": cfg.sequential_looks,
+        "correction": f"Bonferroni over {cfg.sequential_looks} planned looks: every test at "
+        f"(1 - confidence) / {cfg.sequential_looks}",
+    }
 
 
 def run_compare(
     names: list[str],
-    seeds: list[int],
-    confidence: float,
+    cfg: CompareParams,
     runs: Path,
     out: Path,
     curves: Path | None = None,
@@ -122,6 +152,7 @@ def run_compare(
     """Aggregate, judge and write compare.json (nested, for `dvc metrics show`) and, in
     `curves`, one CSV of the quality-against-compute curve per family; returns compare.json.
     `models`: the trained models' folders, for the training times."""
+    seeds, confidence = cfg.seeds, cfg.confidence
     read = {f: [read_run(runs, f, s, models) for s in seeds] for f in names}
     extractors = {extractor for runs_of in read.values() for _, extractor, _ in runs_of}
     if len(extractors) != 1:
@@ -132,19 +163,22 @@ def run_compare(
         )
     extractor = extractors.pop()
     families = aggregate({f: [r[0] for r in runs_of] for f, runs_of in read.items()}, confidence)
-    verdicts, pairwise = judge(families, extractor, confidence)
-    curve = curve_section({f: [r[2] for r in runs_of] for f, runs_of in read.items()}, confidence)
+    verdicts = judge(families, extractor, cfg)
+    curve = curve_section({f: [r[2] for r in runs_of] for f, runs_of in read.items()}, cfg)
     if curve is not None and curves is not None:
         write_curve_tables(curve["families"], curves)
     result = {
         "seeds": list(seeds),
         "n": len(seeds),
         "confidence": confidence,
+        "equivalence_margin": cfg.equivalence_margin,
         "extractor": extractor,
-        "test": "Welch's t-test, leader against each other family, Holm-adjusted",
+        "test": f"{WELCH} between every pair of families on each metric's scale, "
+        "Holm-adjusted over the pairs; TOST for equivalence",
         "families": {f: nest(stats) for f, stats in families.items()},
         "verdicts": verdicts,
-        "pairwise": pairwise,
+        "diagnostics": {m.metric: m.why_not for m in METRICS if m.why_not},
+        "sequential": sequential(cfg),
         "curve": curve,
     }
     write_json(out, result)

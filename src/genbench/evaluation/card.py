@@ -148,4 +148,7 @@ def curve_card(
         "(the final weights): the first of the full evaluation's samples",
         "comparable": "with the other curve points and the floor at this count only: FID's "
         "bias grows as the count falls",
+        # compare/curves.py judges the curve on KID alone (metric_registry.CURVE_VERDICT_METRIC)
+        "verdict": "KID only: unbiased at any sample count; FID's bias at this count differs "
+        "between models (Chong & Forsyth 2020), so FID is drawn but not ranked",
     }

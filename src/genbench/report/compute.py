@@ -65,12 +65,24 @@ def curve_panels(inputs: ReportInputs) -> list[dict[str, Any]]:
 
 
 def _state(found: dict, order: list[str]) -> str:
-    """The verdict at one fraction; tied families in the report's order, so that the same tie
-    under another leader reads (and merges) as the same verdict."""
-    if found["best"]:
-        return f"{found['best']} is best"
-    tied = sorted(found["tied"], key=order.index)
-    return f"no family is significantly best ({', '.join(tied)} tie)"
+    """The ranking at one fraction, families inside a group in the report's order, so that the
+    same groups under another leader read (and merge) as the same verdict."""
+    codes = found.get("letters") or {}
+    if not found.get("ranking") or any(len(code) != 1 for code in codes.values()):
+        return found.get("ranking") or "no verdict"
+    groups: dict[str, list[str]] = {}
+    for family in sorted(codes, key=lambda f: (codes[f], order.index(f))):
+        groups.setdefault(codes[family], []).append(family)
+    parts = []
+    for members in groups.values():
+        inside = [
+            p["equivalence"]["equivalent"]
+            for p in found["pairs"].values()
+            if {p["better"], p["worse"]} <= set(members)
+        ]
+        joined = " ≈ ".join(members) if inside and all(inside) else ", ".join(members)
+        parts.append(joined if len(members) == 1 or all(inside) else "{" + joined + "}")
+    return " ≻ ".join(parts)
 
 
 def _span(first: float, last: float, end: float) -> str:
@@ -83,8 +95,9 @@ def _span(first: float, last: float, end: float) -> str:
 
 
 def leader_changes(inputs: ReportInputs) -> list[str]:
-    """Per curve metric whose verdict differs along the budget, one sentence: 'KID along the
-    budget: at 25% vae is best; from 50% on ddpm is best'. Nothing when it never changes."""
+    """Per judged curve metric (KID) whose ranking differs along the budget, one sentence:
+    'KID along the budget: at 25% vae ≻ {gan, ddpm}; from 50% on ddpm ≻ ...'. Nothing when it
+    never changes."""
     curve = inputs.comparison.get("curve") or {}
     sentences = []
     for metric, label in CURVE_METRICS.items():

@@ -130,12 +130,18 @@ def seed_panels(inputs: ReportInputs) -> list[dict]:
     """The seed figure's data: per metric with a verdict, each family's seeds and interval."""
     panels = []
     for column in COLUMNS:
-        if column.verdict not in inputs.comparison["verdicts"] or column.better == "near_real":
+        if column.metric not in inputs.comparison["verdicts"] or not column.verdict:
             continue
         families = {f: found for f in inputs.families if (found := aggregate(inputs, f, column))}
         floor = real_value(inputs, column)
         panels.append({"title": column.label, "floor": floor, "families": families})
     return panels
+
+
+def diagnostics(inputs: ReportInputs) -> list[dict[str, str]]:
+    """Quality metrics shown in the table but not ranked, with the reason."""
+    found = inputs.comparison.get("diagnostics") or {}
+    return [{"metric": c.label, "why": found[c.metric]} for c in COLUMNS if c.metric in found]
 
 
 def model_details(result: Result) -> dict[str, Any]:
@@ -180,6 +186,10 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "num_samples": inputs.real.card.get("num_samples", ""),
         "dataset": inputs.dataset,
         "headline": headline(inputs),
+        "margin": round(100 * inputs.comparison.get("equivalence_margin", 0.1)),
+        "diagnostics": diagnostics(inputs),
+        "sequential": inputs.comparison.get("sequential"),
+        "curve_reason": (inputs.comparison.get("curve") or {}).get("verdict_reason", ""),
         "along_budget": leader_changes(inputs),
         "warnings": warnings(inputs),
         "table": table(inputs),

@@ -1,6 +1,7 @@
 """The numbers of the report: the metric table (each family's mean ± confidence interval over
-its seeds; the best marked only where the compare stage found it significantly best), the
-verdict per metric, and the change of every metric since the previous commit.
+its seeds; the best marked only where the compare stage separated it from every other), the
+ranking per metric, and the change of every metric since the previous commit. Columns,
+directions and digits come from the metric registry (genbench.metric_registry).
 """
 
 import math
@@ -8,46 +9,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench.layout import COMPARABLE
-from genbench.report.inputs import ReportInputs, metrics_file
-
-LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
-EXTRACTOR = "@extractor"  # stands for the metrics group named after the feature extractor
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    group: str  # metrics group: EXTRACTOR, "ssim" or "cost"
-    metric: str
-    better: str
-    digits: int = 3
-    unit: str = ""
-    verdict: str | None = None  # the compare stage's verdict for this column, if it gives one
-
-    @property
-    def quality(self) -> bool:
-        """A sample-quality column: the real-data floor has a value for it."""
-        return self.group != "cost"
-
-
-COLUMNS = (
-    Column("fid", "FID", EXTRACTOR, "fid", LOWER, 2, verdict="fid"),
-    Column("kid", "KID", EXTRACTOR, "kid_mean", LOWER, 3, verdict="kid_mean"),
-    Column("is", "IS", EXTRACTOR, "is_mean", HIGHER, 2, verdict="is_mean"),
-    Column("precision", "precision", EXTRACTOR, "precision", HIGHER, verdict="precision"),
-    Column("recall", "recall", EXTRACTOR, "recall", HIGHER, verdict="recall"),
-    Column("density", "density", EXTRACTOR, "density", HIGHER, verdict="density"),
-    Column("coverage", "coverage", EXTRACTOR, "coverage", HIGHER, verdict="coverage"),
-    Column("reconstruction", "recon. SSIM", "ssim", "reconstruction", HIGHER),
-    Column("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL, verdict="diversity_gap"),
-    Column("copy_rate", "copy rate", "memorisation", "copy_rate", LOWER),
-    Column("parameters", "parameters", "cost", "parameters", LOWER, 0),  # steps, FLOPs: budget_rows
-    Column("train_seconds", "train time", "cost", "train_seconds", LOWER, 1, unit=" s"),
-    Column("sampling", "sampling ms/img", "cost", "sampling_ms_per_image", LOWER, 3),
+from genbench.metric_registry import (
+    EXTRACTOR,
+    HIGHER,
+    LOWER,
+    METRICS,
+    NEAR_REAL,
+    TIMINGS,
+    Metric,
+    better_direction,
+    by_key,
 )
+from genbench.report.inputs import ReportInputs, metrics_file
+from genbench.report.words import pair_rows
 
-TRAIN_SECONDS = next(c for c in COLUMNS if c.key == "train_seconds")
+# The report's columns are the metric registry's metrics, in its order.
+Column = Metric
+COLUMNS = METRICS
+TRAIN_SECONDS = by_key("train_seconds")
 
 
 @dataclass(frozen=True)
@@ -121,11 +100,14 @@ def real_value(inputs: ReportInputs, column: Column) -> float | None:
     return float(value) if finite(value) else None
 
 
+def verdict_of(inputs: ReportInputs, column: Column) -> dict | None:
+    """The compare stage's ranking of a column (None: not a verdict metric, or not ranked)."""
+    return inputs.comparison["verdicts"].get(column.metric) if column.verdict else None
+
+
 def best_family(inputs: ReportInputs, column: Column) -> str | None:
-    """The family the compare stage found significantly best on a column (None: a tie)."""
-    if column.verdict is None:
-        return None
-    return inputs.comparison["verdicts"].get(column.verdict, {}).get("best")
+    """The family the compare stage separated from every other on a column, ahead of them."""
+    return (verdict_of(inputs, column) or {}).get("best")
 
 
 def table(inputs: ReportInputs) -> dict[str, Any]:
@@ -149,31 +131,29 @@ def table(inputs: ReportInputs) -> dict[str, Any]:
 
 
 def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """Per metric with a verdict: a best family only when the difference is significant, else
-    a tie between the families the test cannot separate; with every family's mean ± CI."""
+    """Per verdict metric: the ranking in ordered groups, each family's mean ± interval with its
+    group letters, one sentence per pair, and the borderline mark (report/words.py)."""
     comparison, lines = inputs.comparison, []
     level, n = round(100 * comparison["confidence"]), comparison["n"]
     for column in COLUMNS:
-        found = comparison["verdicts"].get(column.verdict) if column.verdict else None
+        found = verdict_of(inputs, column)
         if not found:
             continue
-        order = [found["leader"], *[f for f in inputs.families if f != found["leader"]]]
-        values = {f: aggregate(inputs, f, column) for f in order}
-        shown = " vs ".join(f"{f} {mean_text(v, column)}" for f, v in values.items() if v)
-        p = [v for f, v in found["p_holm"].items() if f != found["leader"] and v is not None]
-        if found["best"]:
-            outcome = f"{found['best']} is best (every Holm-adjusted p ≤ {max(p):.3g})"
-        elif n < 2:
-            outcome = "no verdict: one seed gives no interval (set compare.seeds to 3 or more)"
-        else:
-            outcome = f"not significant: a tie between {', '.join(found['tied'])}"
-        floor = real_value(inputs, column)
+        values = {f: aggregate(inputs, f, column) for f in found["order"]}
+        shown = " · ".join(
+            f"{f} {mean_text(v, column)} ({found['letters'][f]})" for f, v in values.items() if v
+        )
+        ranking = found["ranking"] if n >= 2 else "no verdict: one seed gives no interval (set "
+        ranking = ranking if n >= 2 else ranking + "compare.seeds to 3 or more)"
         lines.append(
             {
                 "metric": column.label,
                 "best": found["best"],
-                "text": f"{shown} ({level}% CI, {n} seeds): {outcome}",
-                "floor": fmt(floor, column.digits),
+                "ranking": ranking,
+                "borderline": bool(found["borderline"]),
+                "families": f"{shown} ({level}% CI, {n} seeds; {found['scale']} scale)",
+                "pairs": pair_rows(found, column, n) if n >= 2 else [],
+                "floor": fmt(real_value(inputs, column), column.digits),
             }
         )
     return lines
@@ -205,13 +185,10 @@ def budget_rows(inputs: ReportInputs) -> list[dict[str, str]]:
     return rows
 
 
-DIRECTIONS = {c.metric: c.better for c in COLUMNS}
-
-
 def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> str:
     """better / worse / changed (no direction), for one metric key like `evaluator.fid` whose
     value moved."""
-    direction = DIRECTIONS.get(key.rsplit(".", 1)[-1])
+    direction = better_direction(key.rsplit(".", 1)[-1])
     if direction == NEAR_REAL and key == "ssim.diversity":
         old_gap = abs(old - previous.get("ssim.diversity_real", old))
         new_gap = abs(new - current.get("ssim.diversity_real", new))
@@ -222,8 +199,6 @@ def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> 
 
 
 PROTOCOL_ID = "protocol.id"  # the digest of the card's COMPARABLE part, in every metrics file
-# Measured durations: they move with the machine's load, so a change is never better or worse.
-TIMINGS = {"sampling_ms_per_image", "train_seconds", "train_images_per_second"}
 
 
 def comparable(current: dict, previous: dict, card: dict, old_card: dict | None) -> bool:
