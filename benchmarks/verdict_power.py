@@ -1,7 +1,7 @@
 """Power and calibration of the verdict (compare/verdict.py), by simulation and the noncentral t:
 the tables of docs/statistics.md.
 
-    .venv/bin/python benchmarks/verdict_power.py [--reps 4000]
+    .venv/bin/python benchmarks/verdict_power.py [--reps 4000] [--runs metrics/runs]
 
 1. Power: per seed count (3, 5, 8), the smallest difference Welch's test separates with 80%
    power at Holm's strictest level for three families (alpha / 3), in standard deviations and
@@ -33,18 +33,18 @@ PLANTED_FID = {
 }
 
 
-def default_run(metric: str) -> dict[str, list[float]]:
+def default_run(metric: str, runs: Path = RUNS) -> dict[str, list[float]]:
     """Per family the seeds' values of `metric` in the evaluator group (metrics/runs/)."""
     found = {}
     for family in FAMILIES:
-        files = [json.loads((RUNS / f"{family}-{seed}.json").read_text()) for seed in SEEDS]
+        files = [json.loads((runs / f"{family}-{seed}.json").read_text()) for seed in SEEDS]
         found[family] = [float(run["evaluator"][metric]) for run in files]
     return found
 
 
-def spreads() -> dict[str, float]:
+def spreads(runs: Path) -> dict[str, float]:
     """The sd of log FID over seeds per family of the default run."""
-    fid = default_run("fid")
+    fid = default_run("fid", runs)
     return {f: float(np.std(np.log(v), ddof=1)) for f, v in fid.items()}
 
 
@@ -65,8 +65,8 @@ def detectable(n: int, alpha: float) -> float:
     return high
 
 
-def power_table() -> list[str]:
-    spread = spreads()
+def power_table(runs: Path) -> list[str]:
+    spread = spreads(runs)
     lines = [
         "| seeds per family | difference detected (sd), one pair at α | (sd), Holm's α/3 "
         + "".join(f"| FID ratio at {f}'s log sd {sd:.3f} " for f, sd in spread.items())
@@ -87,16 +87,17 @@ def fitted(values: dict[str, list[float]], log: bool) -> dict[str, Truth]:
     return {f: Truth(float(np.mean(v)), float(np.std(v, ddof=1))) for f, v in values.items()}
 
 
-def scale_table(reps: int) -> list[str]:
+def scale_table(reps: int, runs: Path) -> list[str]:
     lines = [
         "| metric | drawn from | ranked on | ddpm separated from gan | from vae "
         "| any false separation under a null with the same spread |",
         "|---|---|---|---:|---:|---:|",
     ]
-    noise = float(np.median([v for f in default_run("kid_std").values() for v in f]))
+    noise = float(np.median([v for f in default_run("kid_std", runs).values() for v in f]))
+    kid = fitted(default_run("kid_mean", runs), False)
     cases = [
         ("FID (issue's seeds)", LOG, fitted(PLANTED_FID, True), [RAW, LOG], 1.0),
-        ("KID (default run)", RAW, fitted(default_run("kid_mean"), False), [RAW, ASINH], noise),
+        ("KID (default run)", RAW, kid, [RAW, ASINH], noise),
     ]
     for metric, drawn, truths, scales, constant in cases:
         worst = max(truths.values(), key=lambda t: t.spread)
@@ -135,13 +136,14 @@ def calibration_table(reps: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=4000)
+    parser.add_argument("--runs", type=Path, default=RUNS, help="the default run's metrics")
     args = parser.parse_args()
     print(f"## Power (80%, Welch, α = {ALPHA})\n")
-    print("\n".join(power_table()))
+    print("\n".join(power_table(args.runs)))
     print(f"\n## Calibration ({args.reps} draws, 3 seeds, 3 families, Holm, α = {ALPHA})\n")
     print("\n".join(calibration_table(args.reps)))
     print(f"\n## Which scale ({args.reps} draws of 3 seeds)\n")
-    print("\n".join(scale_table(args.reps)))
+    print("\n".join(scale_table(args.reps, args.runs)))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@ seeds only while some pair of families is neither separated nor shown equivalent
 estimate says at most N seeds per family would separate it at the spread observed.
 
 Looking at the data and then adding seeds inflates the error rate unless the tests account for
-the looks: the first look fixes a number of planned looks K (`compare.sequential_looks`) and
+the looks: the first look fixes a number of planned looks K (`verdict.sequential_looks`) and
 every look tests at (1 - confidence) / K (Bonferroni over looks: valid whatever the stopping
-rule, conservative). `compare.initial_seeds` keeps the seeds it started from, so the report can
+rule, conservative). `verdict.initial_seeds` keeps the seeds it started from, so the report can
 say which were added. No Prefect here: pipelines/run.py loops the flow.
 """
 
@@ -40,13 +40,13 @@ def more_seeds(compare: dict[str, Any], seeds: list[int], max_seeds: int) -> lis
     return list(range(start, start + max(0, wanted - len(seeds))))
 
 
-def set_compare_keys(params: Path, values: dict[str, str]) -> None:
-    """Write `compare.<key>: <value>` lines of params.yaml in place, keeping every comment and
-    every other line; a key not in the compare section is a ParamsError."""
+def set_keys(params: Path, section: str, values: dict[str, str]) -> None:
+    """Write `<section>.<key>: <value>` lines of params.yaml in place, keeping every comment
+    and every other line; a key not in the section is a ParamsError."""
     lines = params.read_text().splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.startswith("compare:")), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{section}:")), None)
     if start is None:
-        raise ParamsError(f"{params}: no compare section; add one (see params.yaml in the repo)")
+        raise ParamsError(f"{params}: no {section} section; add one (see the repo's params.yaml)")
     for key, value in values.items():
         pattern = re.compile(rf"^(  {re.escape(key)}:)[^#\n]*?(\s*#.*)?$")
         found = False
@@ -61,7 +61,7 @@ def set_compare_keys(params: Path, values: dict[str, str]) -> None:
                 break
         if not found:
             raise ParamsError(
-                f"{params}: compare.{key} is missing; add `{key}: ...` to the compare section"
+                f"{params}: {section}.{key} is missing; add `{key}: ...` to the {section} section"
             )
     params.write_text("".join(lines))
 

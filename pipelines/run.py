@@ -20,7 +20,7 @@ import yaml
 
 from genbench.errors import GenbenchError
 from pipelines.cli import add_remote_args, finish, prefect_api
-from pipelines.decide import DEFAULT_LOOKS, more_seeds, set_compare_keys, undecided, yaml_list
+from pipelines.decide import DEFAULT_LOOKS, more_seeds, set_keys, undecided, yaml_list
 from pipelines.flows import COMPARE_FILE, genbench
 
 
@@ -53,8 +53,8 @@ def until_decided(args: argparse.Namespace) -> int:
     """Run, look at compare.json, add seeds, run again: at most --max-looks runs."""
     root = Path(args.repo)
     params = root / "params.yaml"
-    compare = yaml.safe_load(params.read_text()).get("compare") or {}
-    seeds = list(compare.get("seeds") or [])
+    loaded = yaml.safe_load(params.read_text())
+    seeds = list((loaded.get("compare") or {}).get("seeds") or [])
     if not 2 <= args.max_looks <= 20 or args.max_seeds <= len(seeds):
         print(
             f"error: --max-looks {args.max_looks} must be 2..20 and --max-seeds "
@@ -62,10 +62,9 @@ def until_decided(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    initial = compare.get("initial_seeds") or seeds
-    set_compare_keys(
-        params, {"initial_seeds": yaml_list(initial), "sequential_looks": str(args.max_looks)}
-    )
+    initial = (loaded.get("verdict") or {}).get("initial_seeds") or seeds
+    looks = {"initial_seeds": yaml_list(initial), "sequential_looks": str(args.max_looks)}
+    set_keys(params, "verdict", looks)
     for look in range(1, args.max_looks + 1):
         code = run_once(args)
         if code != 0:
@@ -79,7 +78,7 @@ def until_decided(args: argparse.Namespace) -> int:
             return 0
         seeds += added
         print(f"seeds on demand: look {look}: adding seeds {added} for {', '.join(pending)}")
-        set_compare_keys(params, {"seeds": yaml_list(seeds)})
+        set_keys(params, "compare", {"seeds": yaml_list(seeds)})
     return 0
 
 

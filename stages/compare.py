@@ -10,6 +10,7 @@ from pathlib import Path
 from genbench.compare.run import log_compare, run_compare
 from genbench.config.base import load_params
 from genbench.config.compare import CompareParams
+from genbench.config.verdict import VerdictParams
 from genbench.errors import run_stage
 
 
@@ -22,11 +23,12 @@ def main() -> None:
     parser.add_argument("--curves", help="folder for one curve CSV per family (dvc plots)")
     parser.add_argument("--models", help="trained models' folder (their training times)")
     args = parser.parse_args()
-    cfg = load_params(args.params, compare=CompareParams)["compare"]
+    params = load_params(args.params, compare=CompareParams, verdict=VerdictParams)
+    cfg, wording = params["compare"], params["verdict"]
     out = Path(args.out)
     curves = Path(args.curves) if args.curves else None
     models = Path(args.models) if args.models else None
-    result = run_compare(args.names, cfg, Path(args.runs), out, curves, models)
+    result = run_compare(args.names, cfg, wording, Path(args.runs), out, curves, models)
     log_compare(result, Path(args.params), out, Path(args.runs))
     for metric, found in result["verdicts"].items():
         flag = " (borderline)" if found["borderline"] else ""

@@ -18,6 +18,7 @@ from PIL import Image
 
 from genbench.compare.run import run_compare
 from genbench.config.compare import CompareParams
+from genbench.config.verdict import VerdictParams
 from genbench.evaluation.card import protocol_id
 
 NAMES = ("gan", "vae", "ddpm")
@@ -137,6 +138,7 @@ def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> 
     run_compare(
         list(NAMES),
         CompareParams(seeds=list(seeds), confidence=0.95),
+        VerdictParams(),
         metrics / "runs",
         metrics / "compare.json",
         metrics / "curves",

@@ -38,10 +38,8 @@ def test_compare_json_has_exactly_the_documented_keys(tmp_path):
 
 def test_sequential_keys_are_documented(tmp_path):
     from genbench.compare.run import sequential
-    from genbench.config.compare import CompareParams
+    from genbench.config.verdict import VerdictParams
 
-    found = sequential(
-        CompareParams(seeds=[0, 1, 2, 3], initial_seeds=[0, 1, 2], sequential_looks=3)
-    )
+    found = sequential([0, 1, 2, 3], VerdictParams(initial_seeds=[0, 1, 2], sequential_looks=3))
     assert set(found) == documented("`sequential` (seeds on demand)")
     assert found["added_seeds"] == [3] and "3 planned looks" in found["correction"]

@@ -9,7 +9,7 @@ from scipy import stats
 
 from genbench.compare.curves import aggregate_curves, curve_section, curve_warnings
 from genbench.compare.stats import paired_p
-from genbench.config.compare import CompareParams
+from genbench.config.verdict import VerdictParams
 from genbench.errors import GenbenchError
 from genbench.report.compute import leader_changes, percent, warnings
 from tests.report_fixture import FLOPS_PER_STEP, curve_for, write_outputs
@@ -45,7 +45,7 @@ def test_the_verdict_along_the_budget_and_the_warning_follow_the_planted_values(
         {"gan": (40.0, 12.0, 20.0), "vae": (25.0, 23.0, 22.0), "ddpm": (60.0, 12.1, 5.0)},
         {"gan": 0.4, "vae": 0.3, "ddpm": 0.5},
     )
-    section = curve_section(curves, CompareParams())
+    section = curve_section(curves, 0.95, VerdictParams())
     assert section["samples"] == 100 and section["extractor"] == "evaluator"
     gan = section["families"]["gan"]
     assert [p["flops"] for p in gan] == [250, 500, 1000]

@@ -5,9 +5,10 @@ import pytest
 import yaml
 
 from genbench.compare.verdict import rank
-from genbench.config.compare import CompareParams
+from genbench.config.all import validate_params
+from genbench.config.verdict import VerdictParams
 from genbench.errors import ParamsError
-from pipelines.decide import more_seeds, set_compare_keys, undecided, yaml_list
+from pipelines.decide import more_seeds, set_keys, undecided, yaml_list
 from tests.conftest import ROOT
 
 
@@ -33,20 +34,35 @@ def test_seeds_are_added_only_for_pairs_that_a_few_more_seeds_would_decide():
 def test_params_keys_are_written_in_place_keeping_comments(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text((ROOT / "params.yaml").read_text())
-    set_compare_keys(params, {"seeds": yaml_list([0, 1, 2, 3]), "sequential_looks": "3"})
-    set_compare_keys(params, {"initial_seeds": yaml_list([0, 1, 2])})
+    set_keys(params, "compare", {"seeds": yaml_list([0, 1, 2, 3])})
+    set_keys(params, "verdict", {"initial_seeds": yaml_list([0, 1, 2]), "sequential_looks": "3"})
     text = params.read_text()
-    compare = yaml.safe_load(text)["compare"]
-    assert compare["seeds"] == [0, 1, 2, 3] and compare["sequential_looks"] == 3
-    assert compare["initial_seeds"] == [0, 1, 2]
+    loaded = yaml.safe_load(text)
+    assert loaded["compare"]["seeds"] == [0, 1, 2, 3] and loaded["verdict"]["sequential_looks"] == 3
+    assert loaded["verdict"]["initial_seeds"] == [0, 1, 2]
     assert "# set by `pipelines.run --until-decided`" in text  # the key's comment kept
     assert len(text.splitlines()) == len((ROOT / "params.yaml").read_text().splitlines())
     assert yaml.safe_load(text)["gan"] == yaml.safe_load((ROOT / "params.yaml").read_text())["gan"]
     with pytest.raises(ParamsError, match="compare.nothing is missing"):
-        set_compare_keys(params, {"nothing": "1"})
+        set_keys(params, "compare", {"nothing": "1"})
 
 
-def test_initial_seeds_must_be_part_of_the_seeds():
-    assert CompareParams(seeds=[0, 1, 2, 3], initial_seeds=[0, 1, 2]).initial_seeds == [0, 1, 2]
-    with pytest.raises(ValueError, match="initial_seeds: 7 is not in seeds"):
-        CompareParams(seeds=[0, 1, 2], initial_seeds=[0, 7])
+def test_initial_seeds_must_be_part_of_the_seeds(tmp_path):
+    assert VerdictParams(initial_seeds=[0, 1, 2]).initial_problem([0, 1, 2, 3]) is None
+    params = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text()
+    params.write_text(text.replace("  initial_seeds: null", "  initial_seeds: [0, 7]"))
+    with pytest.raises(ParamsError, match="verdict.initial_seeds: 7 is not in compare.seeds"):
+        validate_params(params)
+
+
+def test_until_decided_refuses_bad_limits_before_running_anything(tmp_path, capsys):
+    from pipelines.run import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text())
+    before = params.read_bytes()
+    code = main(["--repo", str(tmp_path), "--until-decided", "--max-seeds", "3"])
+    assert code == 2 and params.read_bytes() == before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --max-looks 3") and "--max-seeds 3" in err[0]

@@ -20,7 +20,7 @@ import numpy as np
 
 from genbench.compare.stats import holm, paired_p, summary
 from genbench.compare.verdict import rank
-from genbench.config.compare import CompareParams
+from genbench.config.verdict import VerdictParams
 from genbench.errors import GenbenchError
 from genbench.metric_registry import CURVE_METRICS as CURVE_KEYS
 from genbench.metric_registry import CURVE_VERDICT_METRIC, LOWER, by_leaf
@@ -57,7 +57,10 @@ def aggregate_curves(curves: dict[str, list[dict]], confidence: float) -> dict[s
 
 
 def curve_verdicts(
-    curves: dict[str, list[dict]], kid_std: dict[float, float], cfg: CompareParams
+    curves: dict[str, list[dict]],
+    kid_std: dict[float, float],
+    confidence: float,
+    wording: VerdictParams,
 ) -> dict[str, list[dict]]:
     """For KID and each fraction every family reached: the ranking of compare/verdict.py, with
     the asinh scale's constant at that fraction (`kid_std`: the median KID standard error)."""
@@ -75,10 +78,10 @@ def curve_verdicts(
             values,
             metric.better,
             metric.scale,
-            cfg.confidence,
-            cfg.equivalence_margin,
+            confidence,
+            wording.equivalence_margin,
             kid_std.get(fraction, 1.0),
-            cfg.sequential_looks,
+            wording.sequential_looks,
         )
         found.append({"fraction": fraction, **judged})
     return {metric.metric: found}
@@ -170,7 +173,9 @@ def best_fractions(curves: dict[str, list[dict]]) -> dict[str, dict[str, float]]
     return found
 
 
-def curve_section(per_seed: dict[str, list[dict]], cfg: CompareParams) -> dict | None:
+def curve_section(
+    per_seed: dict[str, list[dict]], confidence: float, wording: VerdictParams
+) -> dict | None:
     """compare.json's `curve` from each family's per-seed curves (None: no model has one)."""
     if not per_seed or any(curve is None for runs in per_seed.values() for curve in runs):
         return None
@@ -181,7 +186,7 @@ def curve_section(per_seed: dict[str, list[dict]], cfg: CompareParams) -> dict |
             "rerun `dvc repro` so every model is evaluated with the current evaluate section"
         )
     samples, extractor = scored.pop()
-    curves = aggregate_curves(per_seed, cfg.confidence)
+    curves = aggregate_curves(per_seed, confidence)
     return {
         "samples": samples,
         "extractor": extractor,
@@ -189,6 +194,6 @@ def curve_section(per_seed: dict[str, list[dict]], cfg: CompareParams) -> dict |
         "best": best_fractions(curves),
         "verdict_metric": CURVE_VERDICT_METRIC,
         "verdict_reason": VERDICT_REASON,
-        "verdicts": curve_verdicts(curves, median_kid_std(per_seed), cfg),
-        "warnings": curve_warnings(curves, cfg.confidence),
+        "verdicts": curve_verdicts(curves, median_kid_std(per_seed), confidence, wording),
+        "warnings": curve_warnings(curves, confidence),
     }

@@ -21,6 +21,7 @@ from genbench.compare.curves import curve_section, write_curve_tables
 from genbench.compare.stats import summary
 from genbench.compare.verdict import rank
 from genbench.config.compare import CompareParams
+from genbench.config.verdict import VerdictParams
 from genbench.errors import GenbenchError
 from genbench.files import flatten, write_json
 from genbench.layout import STATS, run_name
@@ -98,7 +99,9 @@ def kid_noise(families: dict[str, dict], extractor: str) -> float:
     return float(np.median(positive)) if positive else 1.0
 
 
-def judge(families: dict[str, dict], extractor: str, cfg: CompareParams) -> dict:
+def judge(
+    families: dict[str, dict], extractor: str, confidence: float, wording: VerdictParams
+) -> dict:
     """The ranking (compare/verdict.py) of every verdict metric that two or more families have,
     with the metric's registry entry: compare.json's `verdicts`."""
     verdicts = {}
@@ -112,10 +115,10 @@ def judge(families: dict[str, dict], extractor: str, cfg: CompareParams) -> dict
             have,
             metric.better,
             metric.scale,
-            cfg.confidence,
-            cfg.equivalence_margin,
+            confidence,
+            wording.equivalence_margin,
             constant,
-            cfg.sequential_looks,
+            wording.sequential_looks,
         )
         verdicts[metric.metric] = {
             "key": key,
@@ -127,23 +130,25 @@ def judge(families: dict[str, dict], extractor: str, cfg: CompareParams) -> dict
     return verdicts
 
 
-def sequential(cfg: CompareParams) -> dict | None:
+def sequential(seeds: list[int], wording: VerdictParams) -> dict | None:
     """How seeds on demand added seeds, for the report (None: the seeds were fixed upfront)."""
-    if cfg.initial_seeds is None and cfg.sequential_looks == 1:
+    if wording.initial_seeds is None and wording.sequential_looks == 1:
         return None
-    initial = list(cfg.initial_seeds or cfg.seeds)
+    initial = list(wording.initial_seeds or seeds)
+    looks = wording.sequential_looks
     return {
         "initial_seeds": initial,
-        "added_seeds": [s for s in cfg.seeds if s not in initial],
-        "looks": cfg.sequential_looks,
-        "correction": f"Bonferroni over {cfg.sequential_looks} planned looks: every test at "
-        f"(1 - confidence) / {cfg.sequential_looks}",
+        "added_seeds": [s for s in seeds if s not in initial],
+        "looks": looks,
+        "correction": f"Bonferroni over {looks} planned looks: every test at "
+        f"(1 - confidence) / {looks}",
     }
 
 
 def run_compare(
     names: list[str],
     cfg: CompareParams,
+    wording: VerdictParams,
     runs: Path,
     out: Path,
     curves: Path | None = None,
@@ -163,22 +168,26 @@ def run_compare(
         )
     extractor = extractors.pop()
     families = aggregate({f: [r[0] for r in runs_of] for f, runs_of in read.items()}, confidence)
-    verdicts = judge(families, extractor, cfg)
-    curve = curve_section({f: [r[2] for r in runs_of] for f, runs_of in read.items()}, cfg)
+    problem = wording.initial_problem(seeds)
+    if problem:
+        raise GenbenchError(problem)
+    verdicts = judge(families, extractor, confidence, wording)
+    per_seed = {f: [r[2] for r in runs_of] for f, runs_of in read.items()}
+    curve = curve_section(per_seed, confidence, wording)
     if curve is not None and curves is not None:
         write_curve_tables(curve["families"], curves)
     result = {
         "seeds": list(seeds),
         "n": len(seeds),
         "confidence": confidence,
-        "equivalence_margin": cfg.equivalence_margin,
+        "equivalence_margin": wording.equivalence_margin,
         "extractor": extractor,
         "test": f"{WELCH} between every pair of families on each metric's scale, "
         "Holm-adjusted over the pairs; TOST for equivalence",
         "families": {f: nest(stats) for f, stats in families.items()},
         "verdicts": verdicts,
         "diagnostics": {m.metric: m.why_not for m in METRICS if m.why_not},
-        "sequential": sequential(cfg),
+        "sequential": sequential(list(seeds), wording),
         "curve": curve,
     }
     write_json(out, result)

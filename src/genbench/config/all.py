@@ -8,6 +8,7 @@ from genbench.config.compare import CompareParams
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
 from genbench.config.orchestration import OrchestrationParams
+from genbench.config.verdict import VerdictParams
 from genbench.errors import ParamsError
 from genbench.families import NAMES, params_class
 
@@ -18,6 +19,7 @@ SCHEMAS: dict[str, Any] = {
     **{name: params_class(name) for name in NAMES},  # each family's section
     "evaluate": EvaluateParams,
     "compare": CompareParams,
+    "verdict": VerdictParams,
     "orchestration": OrchestrationParams,
 }
 
@@ -37,6 +39,9 @@ def validate_params(path: str | Path) -> dict[str, Any]:
         for key, schema in SCHEMAS.items()
     }
     check_image_size(path, params)
+    problem = params["verdict"].initial_problem(params["compare"].seeds)
+    if problem:
+        raise ParamsError(f"{path}: {problem}")
     return params
 
 

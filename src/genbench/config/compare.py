@@ -33,14 +33,6 @@ class CompareParams(Section):
     # Training and sampling seeds: one trained model per family and seed.
     seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)  # of the intervals and the verdict's tests
-    # "equivalent" (≈) only when TOST shows two families' difference inside ± this share: a
-    # ratio within [1/(1 + m), 1 + m] on log-scale metrics, m × their mean on raw ones.
-    equivalence_margin: float = Field(0.1, gt=0.0, le=1.0)
-    # Seeds on demand (`python -m pipelines.run --until-decided`) sets these: the planned number
-    # of looks at the data (each tested at (1 - confidence) / looks: Bonferroni over looks, so
-    # adding seeds after looking keeps the error rate) and the seeds it started from.
-    sequential_looks: int = Field(1, ge=1, le=20, strict=True)
-    initial_seeds: list[Seed] | None = None
     # Fractions of the budget at which training keeps the EMA weights of the generating network
     # (quality against compute: the evaluate stage scores each). 1.0, the final weights, is always
     # a point of the curve; geometric spacing reads evenly on the report's log axis.
@@ -53,16 +45,6 @@ class CompareParams(Section):
         repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
         if repeated:
             raise ValueError(f"seeds: {repeated[0]} is listed twice; list each seed once")
-        return self
-
-    @model_validator(mode="after")
-    def _initial_seeds_listed(self) -> Self:
-        missing = sorted(set(self.initial_seeds or []) - set(self.seeds))
-        if missing:
-            raise ValueError(
-                f"initial_seeds: {missing[0]} is not in seeds; initial_seeds are the seeds a "
-                "sequential run started from, a part of seeds"
-            )
         return self
 
     @model_validator(mode="after")
