@@ -20,7 +20,7 @@ LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means
 NONE = "none"  # a cost or a diagnostic: never better or worse
 LOG, RAW, ASINH = "log", "raw", "asinh"
 EXTRACTOR = "@extractor"  # stands for the metrics group named after the feature extractor
-WELCH = "Welch's t-test"
+WELCH = "Welch's t-test"  # the test between two families, on the metric's scale
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,6 @@ class Metric:
     def quality(self) -> bool:
         """A sample-quality metric: the real-data floor has a value for it."""
         return self.group != "cost"
-
-    @property
-    def test(self) -> str:
-        """What the compare stage runs between two families on this metric."""
-        return f"{WELCH} on {self.scale} values" if self.verdict else ""
 
     def key_in(self, extractor: str) -> str:
         """Its dotted key in a metrics file, e.g. `evaluator.fid`."""
