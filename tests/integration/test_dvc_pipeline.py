@@ -84,7 +84,7 @@ def test_whole_graph_then_seeds_and_budget_change_only_their_stages(repro_once):
     runs = [f"{family}-{seed}" for family in FAMILIES for seed in seeds]
     page = (project / "reports/index.html").read_text()
     assert all(f"<tr><td>{name}</td>" in page for name in FAMILIES)
-    assert f"(95% CI, {len(seeds)} seeds)" in page
+    assert f"(95% CI, {len(seeds)} seeds;" in page
     assert "No metrics at HEAD to compare with" in page  # the copy has no commit yet
     assert_report_logged_to_every_run(project, runs)
     shown = run(["dvc", "metrics", "show"], project, env)
