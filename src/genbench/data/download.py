@@ -15,7 +15,14 @@ from sklearn.datasets import load_digits
 from torchvision import datasets
 
 from genbench.config.data import DataParams
-from genbench.data.sources import CIFAR_DIR, DIGITS_FILE, FOLDER_DIR, IDX_FILES, SOURCE_FILE
+from genbench.data.sources import (
+    CIFAR_DIR,
+    DIGITS_FILE,
+    FOLDER_DIR,
+    IDX_FILES,
+    SOURCE_FILE,
+    folder_files,
+)
 from genbench.errors import DataError
 from genbench.files import atomic_dir
 
@@ -56,12 +63,19 @@ def _fetch_torchvision(source: str, tmp: Path) -> None:
 
 
 def _copy_folder(folder: Path, tmp: Path) -> None:
-    """Snapshot a user's image folder so DVC versions exactly what was trained on."""
+    """Snapshot a user's image folder so DVC versions exactly what was trained on.
+
+    data.folder may itself be a link (resolved once, here); a link inside it is refused
+    (folder_files), so nothing from outside the folder reaches data/raw, the cache or a remote.
+    """
     if not folder.is_dir():
         raise DataError(
             f"data.folder = {str(folder)!r} is not a directory; set it to a folder of images"
         )
-    shutil.copytree(folder, tmp / FOLDER_DIR, symlinks=False)
+    folder = folder.resolve()
+    folder_files(folder)  # DataError on a link, pipe or device inside
+    # symlinks=True: a link made after that check is copied as a link, never followed.
+    shutil.copytree(folder, tmp / FOLDER_DIR, symlinks=True)
 
 
 def download(params: DataParams, out: str | Path) -> Path:

@@ -4,15 +4,17 @@ pickle batches, and a folder of images. Each returns a RawDataset; nothing is re
 
 import gzip
 import json
+import os
 import pickle
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-from PIL.Image import DecompressionBombError
+from PIL import Image
+from PIL.Image import DecompressionBombError, DecompressionBombWarning
 
 from genbench.errors import DataError
 
@@ -42,6 +44,20 @@ FASHION_CLASSES = (
 )
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+# Largest width × height decoded; a larger header makes the file a bad file, undecoded. The
+# images of a generative benchmark are small (8×8 to 32×32 here) and the models see at most
+# 256×256 (data.image_size), so 4096×4096 (48 MiB as RGB) leaves room for photos while one file
+# cannot cost seconds and GBs; PIL's own limit (89 MP warns, 179 MP refuses) is far above it.
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+class ImageTooLargeError(ValueError):
+    """An image whose header promises more than MAX_IMAGE_PIXELS pixels."""
+
+
+# What decoding an unreadable file raises: corrupt, not an image (UnidentifiedImageError is an
+# OSError), or over a pixel limit (ImageTooLargeError is a ValueError).
+BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, DecompressionBombError)
 
 
 @dataclass
@@ -99,19 +115,62 @@ def read_idx_dataset(raw_dir: Path, classes: tuple[str, ...]) -> RawDataset:
     return RawDataset(images, labels, list(classes), is_test)
 
 
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR-10 python batch: (N, 32, 32, 3) uint8 images and (N,) labels."""
+# The only globals a CIFAR-10 python batch names: numpy's array reconstruction (numpy 1 wrote
+# numpy.core.multiarray, numpy 2 writes numpy._core.multiarray) and the dtype.
+_RECONSTRUCT = np.ndarray(0).__reduce__()[0]
+CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays; any other global (os.system,
+    builtins.eval, ...) is refused before it is looked up, so a crafted batch runs no code."""
+
+    def __init__(self, handle, path: Path):
+        super().__init__(handle, encoding="latin1")  # the official files are Python 2 pickles
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in CIFAR_GLOBALS:
+            return CIFAR_GLOBALS[module, name]
+        named = f"{module}.{name}".encode("unicode_escape").decode()  # one line, whatever it is
+        raise DataError(
+            f"{self.path}: refers to {named}, which a CIFAR-10 batch never does; "
+            f"delete {self.path.parent.parent} and run `dvc repro download`"
+        )
+
+
+def _unpickle_cifar(path: Path, *keys: str) -> list:
+    """The values under keys of one CIFAR-10 pickle (a dict), read by _CifarUnpickler.
+
+    download checked each file's md5 (torchvision) but keeps no archive or checksum, and
+    data/raw may come from a DVC remote or a hand-made folder: the restricted unpickler is the
+    defence here."""
     try:
         with open(path, "rb") as handle:
-            # The official format is a pickle; download verified the archive's md5 first.
-            batch = pickle.load(handle, encoding="latin1")
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        labels = np.asarray(batch["labels"], dtype=np.int64)
+            found = _CifarUnpickler(handle, path).load()
+        return [found[key] for key in keys]
     except FileNotFoundError:
         raise DataError(f"{path} not found; run `dvc repro download`") from None
-    except (pickle.UnpicklingError, KeyError, EOFError, TypeError) as err:
-        raise DataError(f"{path}: not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+    except (pickle.UnpicklingError, KeyError, EOFError, TypeError, ValueError) as err:
+        raise DataError(
+            f"{path}: not a CIFAR-10 batch ({type(err).__name__}: {err}); "
+            f"delete {path.parent.parent} and run `dvc repro download`"
+        ) from None
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch: (N, 32, 32, 3) uint8 images and (N,) labels."""
+    data, labels = _unpickle_cifar(path, "data", "labels")
+    try:
+        data, labels = np.asarray(data, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path}: not a CIFAR-10 batch ({err})") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
         raise DataError(f"{path}: data {data.shape} / labels {labels.shape} are not CIFAR-10's")
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
@@ -121,8 +180,7 @@ def read_cifar10(raw_dir: Path) -> RawDataset:
     root = raw_dir / CIFAR_DIR
     train = [_read_cifar_batch(root / name) for name in CIFAR_TRAIN]
     test = [_read_cifar_batch(root / name) for name in CIFAR_TEST]
-    with open(root / "batches.meta", "rb") as handle:
-        classes = list(pickle.load(handle, encoding="latin1")["label_names"])
+    classes = [str(name) for name in _unpickle_cifar(root / "batches.meta", "label_names")[0]]
     images = np.concatenate([b[0] for b in train + test])
     labels = np.concatenate([b[1] for b in train + test])
     is_test = np.arange(len(labels)) >= sum(len(b[1]) for b in train)
@@ -130,8 +188,17 @@ def read_cifar10(raw_dir: Path) -> RawDataset:
 
 
 def _decode(path: Path) -> tuple[np.ndarray, bool]:
-    """Decode one image to (H, W, C) uint8; returns (array, is_gray)."""
-    with Image.open(path) as image:
+    """Decode one image to (H, W, C) uint8; returns (array, is_gray). Raises ImageTooLargeError,
+    before decoding anything, when the header promises more than MAX_IMAGE_PIXELS."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecompressionBombWarning)  # MAX_IMAGE_PIXELS is lower
+        image = Image.open(path)  # lazy: reads the header only
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLargeError(
+                f"{width}×{height} pixels, over MAX_IMAGE_PIXELS = 4096×4096; shrink it"
+            )
         image.load()
         gray = image.mode in GRAY_MODES
         converted = image.convert("L" if gray else "RGB")
@@ -139,14 +206,46 @@ def _decode(path: Path) -> tuple[np.ndarray, bool]:
     return (array[..., None] if gray else array), gray
 
 
-def image_files(root: Path) -> tuple[list[Path], list[str]]:
+def folder_files(root: Path, allow_links: bool = False) -> list[Path]:
+    """Every file under root, sorted, walked without following a link.
+
+    root itself may be a link (data.folder pointing elsewhere is the user's choice). A link
+    inside it, to a file or a folder, hidden or not, is refused with DataError: following it
+    would bring anything on this machine into data/raw, the DVC cache and its remote. So is a
+    pipe, socket or device. allow_links is for data/raw, where download never puts a link and
+    one is DVC's own checkout of its cache (cache.type symlink); links are then listed as files.
+    """
+    files = []
+    for folder, dirnames, filenames in os.walk(root):  # followlinks=False: never enters a link
+        paths = [Path(folder, name) for name in filenames]
+        for path in [Path(folder, name) for name in dirnames] + paths:
+            if path.is_symlink() and not allow_links:
+                raise DataError(
+                    f"{root}: {path.relative_to(root)} is a symbolic link; copy what it points "
+                    "to into the folder instead of linking it"
+                )
+        for path in paths:
+            if not path.is_symlink() and not path.is_file():
+                raise DataError(
+                    f"{root}: {path.relative_to(root)} is not a regular file (a pipe, socket or "
+                    "device); move it out of the folder"
+                )
+        files += paths
+    return sorted(files)
+
+
+def image_files(root: Path, allow_links: bool = False) -> tuple[list[Path], list[str]]:
     """The image files under root (hidden ones skipped) and the class names (subfolders; []
-    when the images sit at the top). Raises DataError when there are none, or both layouts."""
+    when the images sit at the top). Raises DataError when there are none, or both layouts,
+    or (folder_files) for a link inside root unless allow_links."""
     if not root.is_dir():
         raise DataError(f"{root} is not a directory; set data.folder to a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     files = [
-        p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in folder_files(root, allow_links)
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and p.is_file()  # with allow_links: a dangling link is no image
     ]
     if not files:
         raise DataError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
@@ -162,30 +261,45 @@ def image_files(root: Path) -> tuple[list[Path], list[str]]:
 
 def decoded_images(files: list[Path]) -> Iterator[tuple[Path, tuple | None]]:
     """(path, (array, is_gray)) per file, or (path, None) for a file that cannot be decoded:
-    corrupt, not an image, or over PIL's decompression-bomb pixel limit."""
+    corrupt, not an image, over MAX_IMAGE_PIXELS (checked on the header, before decoding) or
+    over PIL's decompression-bomb pixel limit."""
     for path in files:
         try:
             yield path, _decode(path)
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, DecompressionBombError):
+        except BAD_IMAGE_ERRORS:
             yield path, None
+
+
+def _why_unreadable(path: Path) -> str:
+    """Why path cannot be decoded, in one line (asked again for the first bad file only)."""
+    try:
+        _decode(path)
+    except BAD_IMAGE_ERRORS as err:
+        return " ".join(str(err).split()) or type(err).__name__
+    return "readable now"
 
 
 def check_bad_files(
     root: Path, bad: list[str], total: int, max_bad_fraction: float, warn: bool = True
 ) -> None:
     """Warn about unreadable files (unless warn is False); fail when their share exceeds
-    max_bad_fraction."""
-    if bad and warn:
+    max_bad_fraction. Both messages give the first bad file's reason."""
+    failing = len(bad) > max_bad_fraction * total
+    if not bad or not (warn or failing):
+        return
+    first = f"{bad[0]}: {_why_unreadable(root / bad[0])}"
+    if warn:
         shown = ", ".join(bad[:10]) + (", ..." if len(bad) > 10 else "")
         print(
-            f"warning: {len(bad)} of {total} image files could not be read: {shown}",
+            f"warning: {len(bad)} of {total} image files could not be read: {shown} "
+            f"(first: {first})",
             file=sys.stderr,
         )
-    if len(bad) > max_bad_fraction * total:
+    if failing:
         raise DataError(
             f"{root}: {len(bad)} of {total} image files are unreadable "
             f"({len(bad) / total:.1%} > data.max_bad_fraction = {max_bad_fraction}); "
-            f"fix or remove them (first: {bad[0]}) or raise data.max_bad_fraction"
+            f"fix or remove them (first: {first}) or raise data.max_bad_fraction"
         )
 
 
@@ -196,7 +310,7 @@ def read_folder(raw_dir: Path, max_bad_fraction: float) -> RawDataset:
     exceeds max_bad_fraction. Mixed gray and colour images become 3-channel.
     """
     root = raw_dir / FOLDER_DIR
-    files, classes = image_files(root)
+    files, classes = image_files(root, allow_links=True)  # download copied no link; see there
     decoded, labels, bad = [], [], []
     for path, image in decoded_images(files):
         if image is None:
