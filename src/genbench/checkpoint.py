@@ -41,11 +41,14 @@ def save(obj: Any, path: str | Path) -> None:
     _write_atomically(path, lambda handle: torch.save(obj, handle))
 
 
-def save_weights(state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
-    """A network's weights as safetensors, atomically (temp file + rename). Tensors are stored
-    contiguous (channels_last ones included); loading copies them into any memory format."""
+def save_weights(state_dict: dict[str, torch.Tensor], path: str | Path) -> str:
+    """A network's weights as safetensors, atomically (temp file + rename); returns the hex
+    sha256 of the bytes written, for a reader to check later. Tensors are stored contiguous
+    (channels_last ones included); loading copies them into any memory format."""
     tensors = {name: value.detach().contiguous() for name, value in state_dict.items()}
-    _write_atomically(path, lambda handle: handle.write(safetensors.torch.save(tensors)))
+    data = safetensors.torch.save(tensors)
+    _write_atomically(path, lambda handle: handle.write(data))
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -70,11 +73,13 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     return stale
 
 
-def set_aside(path: str | Path) -> Path:
-    """Rename an unreadable file to `<name>.corrupt-<n>` beside it (kept, never deleted)."""
+def set_aside(path: str | Path, into: str | Path | None = None) -> Path:
+    """Rename an unreadable file to `<name>.corrupt-<n>` beside it, or in the folder `into` on
+    the same file system (kept, never deleted)."""
     path = Path(path)
+    folder = path.parent if into is None else Path(into)
     n = 1
-    while (target := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+    while (target := folder / f"{path.name}.corrupt-{n}").exists():
         n += 1
     os.replace(path, target)
     return target

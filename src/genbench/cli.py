@@ -1,8 +1,8 @@
-"""The `genbench` command: `genbench validate`, `genbench sample`.
+"""The `genbench` command: `genbench validate`, `genbench sample`, `genbench verify`.
 
-torch and the model code are imported only once `sample`'s arguments are known to be good, so
-`--help`, `--version`, `validate` and a mistyped flag cost a fraction of a second, not the
-seconds of importing torch (tests/unit/test_cli.py checks that none of them imports it).
+torch and the model code are imported only once `sample`'s (or `verify`'s) arguments are known
+to be good, so `--help`, `--version`, `validate` and a mistyped flag cost a fraction of a second,
+not the seconds of importing torch (tests/unit/test_cli.py checks that none of them imports it).
 """
 
 import argparse
@@ -19,6 +19,7 @@ from genbench.preflight import check_environment
 MAX_SAMPLES = 10_000  # `sample --n`: a 100×100 grid
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes [0, 2**64)
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
+MODELS = Path("models")  # where dvc.yaml's train stages write models/<name>/ (from the cwd)
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -76,6 +77,29 @@ def _sample(args: argparse.Namespace) -> None:
     print(f"sample: {args.n} images from {args.model} (seed {seed}) -> {args.out}")
 
 
+def _verify(args: argparse.Namespace) -> None:
+    """One line per model folder: ok, or what is wrong with it (a weights file changed since
+    training, a damaged config.json); then an `error:` line and exit 1 if any is wrong."""
+    folders = [Path(folder) for folder in args.folders] or sorted(
+        path for path in MODELS.glob("*") if path.is_dir() and not path.name.startswith(".")
+    )
+    if not folders:
+        raise GenbenchError(
+            f"{MODELS}/ holds no model folders; train them with `dvc repro`, or name folders"
+        )
+    from genbench.model_dir import verify_model_dir  # torch: the families' network code
+
+    failed = 0
+    for folder in folders:
+        try:
+            print(verify_model_dir(folder), flush=True)
+        except GenbenchError as err:
+            failed += 1
+            print(err, flush=True)
+    if failed:
+        raise GenbenchError(f"{failed} of {len(folders)} model folders failed verification")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genbench", description="Train and compare image generative models."
@@ -108,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--steps", type=int, help="ddpm: DDIM steps (default: ddpm.sample_steps)")
     sample.add_argument("--eta", type=float, help="ddpm: DDIM eta (default: ddpm.eta)")
     sample.set_defaults(func=_sample)
+    verify = commands.add_parser(
+        "verify",
+        help="check that model folders' weights still match the sha256 their config.json records",
+    )
+    verify.add_argument(
+        "folders",
+        nargs="*",
+        metavar="FOLDER",
+        help=f"model folders (default: every folder in {MODELS}/)",
+    )
+    verify.set_defaults(func=_verify)
     return parser
 
 

@@ -56,7 +56,7 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     floor = None if paths.model else floor_split(cfg)
     model, cost = None, None
     if paths.model:
-        model = load_model(paths.model, device)
+        model = load_model(paths.model, device, snapshots=True)  # the curve scores them
         seed = model.config["seed"]  # each seed's model samples with its own seed
         generated, cost = sample_for_evaluation(model, cfg, seed)
     else:  # the floor: real images outside the reference, as many as a model gets to show

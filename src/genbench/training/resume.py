@@ -49,8 +49,9 @@ class Resumable:
     runtime: Runtime
     step: int = 0
     seconds: float = 0.0  # training time of the sessions before this one
-    # why a checkpoint at a step cannot be continued beyond the checks below (None: it can)
-    lacks: Callable[[int], str | None] | None = None
+    # why a checkpoint at a step cannot be continued beyond the checks below (None: it can); told
+    # whether this is the main process, the only one that may move a damaged file aside
+    lacks: Callable[[int, bool], str | None] | None = None
 
     def save(self, path: Path, step: int, seconds: float) -> None:
         """Write the state atomically (rank 0 only), refusing non-finite weights."""
@@ -122,4 +123,6 @@ class Resumable:
             return f"it was made by {state.get('world_size')} processes, this run has " + str(
                 self.runtime.world_size
             )
-        return self.lacks(state["step"]) if self.lacks is not None else None
+        if self.lacks is None:
+            return None
+        return self.lacks(state["step"], self.runtime.is_main)
