@@ -12,6 +12,7 @@ Parallel branches need separate workspaces (docs/orchestration.md).
 """
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from genbench.config.all import validate_params
 from genbench.config.orchestration import OrchestrationParams
+from genbench.errors import GenbenchError
 from pipelines import grid, summary
 from pipelines.graph import downstream, read_graph, run_order
 from pipelines.repro import (
@@ -42,6 +44,22 @@ STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.
 SWEEP_ARTIFACT = "genbench-sweep"
 METRICS_ARTIFACT = "genbench-metrics"  # the metric table of a genbench flow run
 COMPARE_FILE = summary.COMPARE_FILE  # what sweeps rank on
+
+
+class _OneLineErrors(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback (20-odd lines of Prefect's own
+    frames). Our errors (a stage that failed: its exit and output tail; a bad value) are
+    complete in one line, so their records keep the line and drop the traceback; anything
+    else (a bug) keeps it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], GenbenchError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_name).addFilter(_OneLineErrors())
 
 
 def load_settings(root: Path) -> OrchestrationParams:

@@ -12,6 +12,7 @@ the new seeds' stages, compare and the report. At most --max-looks runs, each te
 """
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from genbench.errors import GenbenchError
+from genbench.validation import check_all
 from pipelines.cli import add_remote_args, finish, prefect_api
 from pipelines.decide import DEFAULT_LOOKS, more_seeds, set_keys, undecided, yaml_list
 from pipelines.flows import COMPARE_FILE, genbench
@@ -42,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_once(args: argparse.Namespace) -> int:
+    # The validate stage's checks (the flow's first task repeats them, with the download's)
+    # before any server starts: a bad value is one line, and no task runs or retries.
+    with contextlib.chdir(args.repo):
+        check_all("params.yaml")
     with prefect_api():
         state = genbench(
             repo=args.repo, targets=args.targets, pull=args.pull, push=args.push, return_state=True

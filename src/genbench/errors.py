@@ -1,5 +1,6 @@
 """Errors a user can fix, and the wrapper that turns them into one line and an exit code."""
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -30,3 +31,17 @@ def run_stage(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as err:
+        if err.errno not in FULL_DISK:
+            raise
+        # Outputs are written to temp files and folders renamed into place: nothing is
+        # half-written, and checkpoints already on disk are kept for the rerun.
+        where = f" writing {err.filename}" if err.filename else ""
+        print(
+            f"error: {err.strerror}{where}; free some space and rerun (nothing was half-written)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded

@@ -60,15 +60,34 @@ def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: 
                 test_accuracy=accuracy(net, test_images, test_labels),
                 weights_sha256=sha256_file(tmp / WEIGHTS),
             )
+            problem = accuracy_problem(info, cfg.evaluator.min_accuracy)
+            if problem:
+                raise GenbenchError(problem)  # before the folder is written
         (tmp / INFO).write_text(json_text(info))
     return info
 
 
-def read_evaluator(folder: Path) -> StoredEvaluator:
-    """The trained evaluator in `folder`, or one line saying why there is none."""
+def accuracy_problem(info: dict[str, Any], min_accuracy: float) -> str | None:
+    """Why an evaluator's features cannot be trusted: its test accuracy is below the threshold."""
+    found = info.get("test_accuracy")
+    if found is None or found >= min_accuracy:
+        return None
+    return (
+        f"evaluator test accuracy {found:.3f} is below evaluate.evaluator.min_accuracy = "
+        f"{min_accuracy}: its features would give meaningless FIDs; fix evaluate.evaluator "
+        "(lr, steps), or lower min_accuracy for harder data"
+    )
+
+
+def read_evaluator(folder: Path, min_accuracy: float = 0.0) -> StoredEvaluator:
+    """The trained evaluator in `folder`, or one line saying why there is none or why its
+    accuracy (below `min_accuracy`) makes it untrustworthy."""
     info_path = folder / INFO
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     if not info.get("trained"):
         missing = f"{folder} holds no trained evaluator; run `dvc repro train_evaluator`"
         raise GenbenchError(info.get("reason", missing))
+    problem = accuracy_problem(info, min_accuracy)
+    if problem:
+        raise GenbenchError(f"{folder}: {problem}")
     return StoredEvaluator(info, checkpoint.load(folder / WEIGHTS), sha256_file(folder / WEIGHTS))

@@ -7,6 +7,7 @@ trains, builds a network or imports diffusers or mlflow.
 """
 
 import itertools
+import math
 import os
 import urllib.request
 from pathlib import Path
@@ -19,11 +20,10 @@ from genbench.families import NAMES
 from genbench.layout import INCEPTION_FILE
 from genbench.system import DEFAULT_TRACKING_URI, store_problem
 
-# torch-fidelity 0.4's Inception weights: where it downloads them from, and one of their keys
+# torch-fidelity 0.4's Inception weights: where it downloads them from
 INCEPTION_URL = (
     f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 )
-INCEPTION_KEY = "Conv2d_1a_3x3.conv.weight"
 
 
 def check_environment(path: str | Path, params: dict[str, Any]) -> None:
@@ -32,6 +32,7 @@ def check_environment(path: str | Path, params: dict[str, Any]) -> None:
         dvc_keys_problem(path)
         or devices_problem(params)
         or folder_problem(params["data"], params["evaluate"])
+        or splits_problem(params["data"], params["evaluate"])
         or inception_problem(params["evaluate"])
         or tracking_problem()
     )
@@ -147,13 +148,75 @@ def folder_problem(data: Any, evaluate: Any) -> str | None:
     return None
 
 
+# The bundled and downloadable sources: (images for training, official test images or 0 when
+# the source has no official split, classes). A folder is counted on disk.
+SOURCE_SIZES = {
+    "digits": (1797, 0, 10),
+    "mnist": (60_000, 10_000, 10),
+    "fashion_mnist": (60_000, 10_000, 10),
+    "cifar10": (50_000, 10_000, 10),
+}
+# Channels of each source's images (a folder's are known after preprocess decodes them).
+SOURCE_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3}
+KID_MIN = 4  # images KID needs in a set (as evaluate.curve_samples)
+
+
+def splits_problem(data: Any, evaluate: Any) -> str | None:
+    """Every split preprocess makes holds enough images: one per class where the split is
+    stratified (scikit-learn refuses fewer), and the reference split (test; train under
+    protocol: paper) more than evaluate.prc_neighborhood images and at least KID_MIN."""
+    if data.source == "folder":
+        from genbench.data.sources import image_files
+
+        try:
+            files, names = image_files(Path(data.folder))
+        except Exception:  # noqa: BLE001 - folder_problem above names what is wrong
+            return None
+        total, official, classes = len(files), 0, len(names)
+    else:
+        total, official, classes = SOURCE_SIZES[data.source]
+    least = max(classes, 1)
+    if official:
+        rest, test = total, official
+    else:
+        test = math.ceil(data.test_fraction * total)
+        rest = total - test
+        for key, size in (("test_fraction", test), ("test_fraction", rest)):
+            if size < least:
+                return _split_line(key, data.test_fraction, total, least, classes)
+    val = math.ceil(data.val_fraction * rest)
+    if min(val, rest - val) < least:
+        return _split_line("val_fraction", data.val_fraction, rest, least, classes)
+    reference = test if evaluate.reference_split == "test" else rest - val
+    need = max(evaluate.prc_neighborhood + 1, KID_MIN)
+    if reference < need:
+        return (
+            f"evaluate.prc_neighborhood = {evaluate.prc_neighborhood}: the {data.source} "
+            f"{evaluate.reference_split} split would hold {reference} images; it needs at least "
+            f"{need} (the k-th neighbour other than the image itself; KID needs {KID_MIN}): "
+            "lower prc_neighborhood or hold out more images"
+        )
+    return None
+
+
+def _split_line(key: str, fraction: float, total: int, least: int, classes: int) -> str:
+    per_class = f", one per class of {classes}" if classes else ""
+    return (
+        f"data.{key} = {fraction}: splits {total} images into {math.ceil(fraction * total)} and "
+        f"{total - math.ceil(fraction * total)}; each part needs at least {least}{per_class}: "
+        "move it away from 0 and 1"
+    )
+
+
 def inception_problem(evaluate: Any) -> str | None:
     """inception-v3-compat: the weights file given is torch-fidelity's, or the download works."""
     if evaluate.feature_extractor != "inception-v3-compat":
         return None
     key = "evaluate.inception_weights"
     if evaluate.inception_weights:
-        return _weights_file_problem(key, Path(evaluate.inception_weights))
+        from genbench.evaluation.extractor import weights_file_problem  # torch: only here
+
+        return weights_file_problem(key, Path(evaluate.inception_weights))
     if (_torch_hub_dir() / "checkpoints" / INCEPTION_FILE).is_file():
         return None
     try:
@@ -167,20 +230,6 @@ def inception_problem(evaluate: Any) -> str | None:
             f"{key}: not set, and the Inception weights cannot be downloaded ({reason}); set it "
             f"to a local {INCEPTION_FILE} or use evaluate.feature_extractor: evaluator"
         )
-
-
-def _weights_file_problem(key: str, path: Path) -> str | None:
-    if not path.is_file():
-        return f"{key} = {str(path)!r}: no such file; give the path of {INCEPTION_FILE}"
-    from genbench.checkpoint import CheckpointError, load  # torch: only for this check
-
-    try:
-        state = load(path)
-    except CheckpointError as err:
-        return f"{key} = {str(path)!r}: not loadable ({str(err)[-120:]})"
-    if not isinstance(state, dict) or INCEPTION_KEY not in state:
-        return f"{key} = {str(path)!r}: not torch-fidelity's Inception weights ({INCEPTION_FILE})"
-    return None
 
 
 def _torch_hub_dir() -> Path:

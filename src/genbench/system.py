@@ -5,6 +5,7 @@ Ground floor: used by tracking (commit tags), the report (committed metrics) and
 (Prefect server checks); imports nothing from genbench.
 """
 
+import contextlib
 import os
 import subprocess
 import urllib.error
@@ -62,6 +63,23 @@ def sqlite_problem(uri: str) -> str | None:
         return f"folder {path.parent} does not exist"
     if not writable(path.parent):
         return f"folder {path.parent} is read-only (sqlite writes a journal beside the file)"
+    if path.exists() and path.stat().st_size:
+        return _sqlite_damage(path)
+    return None
+
+
+def _sqlite_damage(path: Path) -> str | None:
+    """Why an existing sqlite file is not a sound database (header, pages), or None: a
+    damaged mlflow.db would otherwise fail the first training with a long traceback."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            found = db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as err:
+        return f"{path} is not a sound sqlite database ({err}); move it aside to start a new one"
+    if found and found[0] != "ok":
+        return f"{path} is damaged ({found[0]}); move it aside to start a new one"
     return None
 
 

@@ -128,6 +128,10 @@ def text_case(root: Path, kind: str) -> bytes:
         "inf": (b"  beta: 1.0\n", b"  beta: .inf\n"),
         "nan": (b"  lr: 0.001\n", b"  lr: .nan\n"),
         "syntax": (b"  z_dim: 8\n", b"  z_dim: [8\n"),
+        # YAML 1.1 (genbench) and 1.2 (DVC) read these differently: 8 or 10, false or 'no'
+        "octal": (b"seed: 0\n", b"seed: 010\n"),
+        "yes_no": (b"  compile: false\n", b"  compile: no\n"),
+        "anchor": (b"gan:\n", b"gan: &engine\n"),
     }
     old, new = edits[kind]
     assert old in text, kind
@@ -211,6 +215,9 @@ CASES = [
     ("lr_nan", ("text", "nan"), "vae.lr", None),
     ("non_utf8", ("text", "non_utf8"), "z_dim", None),
     ("yaml_syntax", ("text", "syntax"), "line", None),
+    ("seed_octal", ("text", "octal"), "seed", None),
+    ("yes_no", ("text", "yes_no"), "gan.compile", None),
+    ("anchor", ("text", "anchor"), "anchors", None),
     ("seed_negative", {"seed": -1}, "seed", None),
     ("unknown_section", {"gann": {"steps": 1}}, "gann", None),
     ("unknown_key", {"gan.lr": 0.1}, "gan.lr", None),
@@ -221,6 +228,20 @@ CASES = [
     ("sample_steps", {"ddpm.sample_steps": 100}, "ddpm.sample_steps", None),
     ("test_fraction", {"data.test_fraction": 1.0}, "data.test_fraction", None),
     ("val_fraction", {"data.val_fraction": 0.0}, "data.val_fraction", None),
+    ("test_fraction_tiny", {"data.test_fraction": 0.001}, "data.test_fraction", None),
+    (
+        "prc_neighborhood_over_test_split",
+        {"evaluate.num_samples": 1000, "evaluate.prc_neighborhood": 500},
+        "evaluate.prc_neighborhood",
+        None,
+    ),
+    ("num_samples_2", {"evaluate.num_samples": 2}, "evaluate.num_samples", None),
+    (
+        "budget_absurd",
+        {"compare.budget": {"unit": "images", "amount": 1e15}},
+        "compare.budget",
+        None,
+    ),
     ("seeds_repeated", {"compare.seeds": [0, 0]}, "compare.seeds", None),
     ("seeds_empty", {"compare.seeds": []}, "compare.seeds", None),
     ("budget_without_amount", {"compare.budget.unit": "flops"}, "compare.budget", None),
@@ -236,6 +257,7 @@ CASES = [
     ("tracking_sqlite_dir", None, "MLFLOW_TRACKING_URI", "sqlite_dir"),
     ("tracking_sqlite_read_only", None, "MLFLOW_TRACKING_URI", "sqlite_read_only"),
     ("tracking_server_down", None, "MLFLOW_TRACKING_URI", "server_down"),
+    ("tracking_sqlite_damaged", None, "MLFLOW_TRACKING_URI", "sqlite_damaged"),
 ]
 SKIPS = {
     "gan_cuda": CUDA,
@@ -244,7 +266,9 @@ SKIPS = {
     "ddpm_mps": MPS,
 }
 # Cases that run the whole `make run` command, not only `genbench validate`.
-MAKE_RUN = {"image_size_12", "gan_deleted", "gan_null", "lr_nan", "gan_cuda", "folder_corrupt"}
+MAKE_RUN = {
+    "image_size_12", "gan_deleted", "gan_null", "lr_nan", "gan_cuda", "folder_corrupt", "seed_octal"
+}  # fmt: skip
 
 
 def write_case(root: Path, change) -> str:
@@ -289,6 +313,10 @@ def case_env(root: Path, extra) -> dict:
         db.write_bytes(b"")
         db.chmod(0o444)
         return {"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    if extra == "sqlite_damaged":
+        db = root.parent / "damaged.db"
+        db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4080)
+        return {"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     if extra == "server_down":
         return {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     raise ValueError(extra)
@@ -328,4 +356,66 @@ def test_good_params_pass_and_make_run_is_a_no_op(project, baseline):
     result = sh("genbench validate --params params.yaml && dvc repro", project)
     assert result.returncode == 0, result.stderr
     assert "ok (" in result.stdout and "up to date" in result.stdout
+    assert fingerprint(project) == baseline
+
+
+# Issue 32: every documented way of running a stage runs the same checks first (the validate
+# stage, first in the DVC graph; the flow before it starts Prefect). (id, params changes, the
+# key the error names, extra environment, the paths to try). The budget and the download are
+# checked by the validate stage only (they need torch or the network): `genbench validate`
+# passes them, and `dvc repro` stops at the validate stage.
+PATH_CASES = [
+    ("z_dim_0", {"gan.z_dim": 0}, "gan.z_dim", None, ("dvc repro", "dvc exp run", "make flow")),
+    (
+        "folder_missing",
+        {"data.source": "folder", "data.folder": "nowhere"},
+        "data.folder",
+        None,
+        ("make flow",),
+    ),
+    (
+        "budget_buys_no_step",
+        {"compare.budget": {"unit": "flops", "amount": 1.0e6}},
+        "compare.budget.amount",
+        None,
+        ("dvc repro",),
+    ),
+    ("mnist_offline", {"data.source": "mnist"}, "data.source", "offline", ("dvc repro",)),
+]
+
+
+def path_command(path: str, change: dict) -> str:
+    if path == "dvc repro":
+        return "dvc repro"
+    if path == "make flow":
+        return f"{BIN / 'python'} -m pipelines.run"
+    sets = " ".join(f"-S {k}={v}" for k, v in change.items())  # scalars only
+    return f"dvc exp run {sets}"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "extra", "path"),
+    [(c[1], c[2], c[3], path) for c in PATH_CASES for path in c[4]],
+    ids=[f"{c[0]}-{path.replace(' ', '_')}" for c in PATH_CASES for path in c[4]],
+)
+def test_every_path_runs_the_checks_before_any_stage(project, baseline, change, key, extra, path):
+    """`dvc exp run -S gan.z_dim=0` deleted models/gan-0 and `make flow` with a missing folder
+    deleted data/raw before failing; now each path stops first, with one `error:` line naming
+    the key, and every output keeps its sha256."""
+    original = (project / "params.yaml").read_text()
+    if path == "dvc exp run":
+        subprocess.run(
+            "git add -A && git -c user.email=t@genbench.local -c user.name=t commit -qm base",
+            shell=True, cwd=project, check=True, capture_output=True,
+        )  # fmt: skip
+    else:
+        write_case(project, change)
+    try:
+        result = sh(path_command(path, change), project, case_env(project, extra))
+    finally:
+        (project / "params.yaml").write_text(original)
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert len(errors) == 1 and key in errors[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
     assert fingerprint(project) == baseline

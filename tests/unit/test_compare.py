@@ -13,6 +13,7 @@ from torch import nn
 from genbench.compare.stats import holm, summary, welch_p
 from genbench.config.compare import Budget, CompareParams
 from genbench.config.train import TrainParams
+from genbench.errors import ParamsError
 from genbench.families import load_family
 from genbench.families.base import Family, Parts
 from genbench.training.budget import budget_card, budget_steps, step_flops
@@ -103,10 +104,35 @@ def test_budget_gives_equal_flops_images_or_own_steps():
     assert budget_steps(flops, cfg, 3 * 10**9) == math.floor(1e12 / (3 * 10**9))
     assert budget_steps(Budget(unit="images", amount=6400), cfg, 1) == 100
     assert budget_steps(Budget(unit="steps"), cfg, 10**9) == 77
-    assert budget_steps(Budget(unit="flops", amount=1.0), cfg, 10**9) == 1  # at least one
     card = budget_card(flops, cfg, 3 * 10**9)
     assert card["train_flops"] == card["steps"] * 3 * 10**9 <= 1e12
     assert card["images_seen"] == card["steps"] * 64
     for a, b in itertools.combinations([3 * 10**9, 4 * 10**8, 2 * 10**10], 2):
         spent = [budget_card(flops, cfg, f)["train_flops"] for f in (a, b)]
         assert abs(spent[0] - spent[1]) <= max(a, b)  # equal within one step
+        assert min(spent) >= (1 - flops.tolerance) * flops.amount
+
+
+@pytest.mark.parametrize(
+    ("budget", "per_step", "says"),
+    [
+        (Budget(unit="flops", amount=1e10), 2.37e10, "less than one training step"),
+        (Budget(unit="flops", amount=1e10), 4e9, "2 steps spend 80.0% of it"),
+        (Budget(unit="images", amount=700), 1, "10 steps spend 91.4% of it"),  # batch 64
+        (Budget(unit="flops", amount=1e24), 10**9, "more than 1e+07"),
+    ],
+)
+def test_a_budget_that_is_not_spent_equally_is_refused(budget, per_step, says):
+    """Issue 32: 1e10 FLOPs gave the DDPM 1 step at 2.37e10 against the GAN's 9.2e9; now a
+    budget that buys no step, too many, or leaves more than the tolerance unspent is refused."""
+    cfg = TrainParams(steps=77, batch_size=64)
+    with pytest.raises(ParamsError, match="compare.budget.amount") as err:
+        budget_steps(budget, cfg, per_step, "ddpm")
+    assert says in str(err.value) and "\n" not in str(err.value)
+    if "spend" in says:  # a looser tolerance takes what it leaves unspent
+        assert budget_steps(budget.model_copy(update={"tolerance": 0.25}), cfg, per_step) >= 2
+
+
+def test_an_absurd_images_budget_is_refused_by_the_schema():
+    with pytest.raises(ValueError, match="more than 1e\\+12 images"):
+        Budget(unit="images", amount=1e15)

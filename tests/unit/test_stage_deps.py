@@ -17,6 +17,8 @@ from tests.conftest import ROOT
 
 # Stages that load one family by name at run time (genbench.families.load_family(key)).
 FAMILY_STAGES = {"train", "evaluate"}
+# Stages that load every family (validate counts each one's FLOPs per step).
+ALL_FAMILY_STAGES = {"validate"}
 # The third-party libraries the stages import (none imports genbench). The probe imports them
 # once, then runs each stage in a forked child: a fresh interpreter as far as the project's own
 # modules go, without paying torch's import once per stage.
@@ -42,8 +44,9 @@ def run_stage(stage_file, family):
     spec = importlib.util.spec_from_file_location("stage_under_test", root / stage_file)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     if family:
-        from genbench.families import load_family
-        load_family(family)
+        from genbench.families import NAMES, load_family
+        for name in NAMES if family == "*" else [family]:
+            load_family(name)
     return sorted(project_files())
 
 for name in json.loads(sys.argv[2]):
@@ -107,10 +110,12 @@ def one_per_family(names) -> list[str]:
 
 
 def stage_file_and_family(name: str) -> tuple[str, str]:
-    """The stage file a stage runs, and the family it loads ('' for none)."""
+    """The stage file a stage runs, and the family it loads ('' for none, '*' for all)."""
     stage_file = next(d for d in code_deps(STAGES[name]) if d.startswith("stages/"))
     base, _, key = name.partition("@")
     family = key.rsplit("-", 1)[0]  # train@gan-0: family gan, seed 0
+    if base in ALL_FAMILY_STAGES:
+        return stage_file, "*"
     return stage_file, family if base in FAMILY_STAGES else ""
 
 

@@ -27,7 +27,7 @@ SCHEMAS: dict[str, Any] = {
 def validate_params(path: str | Path) -> dict[str, Any]:
     """Validate every section of a params file; unknown top-level keys are refused too."""
     raw = read_yaml(path)
-    unknown = sorted(set(raw) - set(SCHEMAS))
+    unknown = sorted(set(raw) - set(SCHEMAS), key=str)  # keys may be of mixed types (1, "a")
     if unknown:
         raise ParamsError(
             f"{path}: {unknown[0]}: unknown top-level key; allowed: {', '.join(SCHEMAS)}"

@@ -41,6 +41,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         text = _read_text(path)
+        _refuse_anchors_and_depth(path, text)
         _refuse_duplicate_keys(path, yaml.compose(text, Loader=yaml.SafeLoader), "")
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -50,7 +51,82 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ParamsError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    _refuse_parser_disagreement(path, raw, _dvc_reading(text))
     return raw
+
+
+# Deeper nesting than any params section needs (sections are two levels deep); PyYAML's
+# composer recurses per level, so a deep file would end in RecursionError, not in one line.
+MAX_DEPTH = 16
+
+
+def _refuse_anchors_and_depth(path: Path, text: str) -> None:
+    """Refuse anchors and aliases (`&a`, `*a`: an alias bomb expands to billions of keys, and
+    merge keys `<<` are read differently by YAML 1.1 and 1.2) and nesting deeper than MAX_DEPTH.
+    Walks the parser's events, which neither recurse nor expand aliases."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ParamsError(
+                f"{path}: line {line}: YAML anchors and aliases (&name, *name) are not read in "
+                "params files; write the values out"
+            )
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ParamsError(
+                    f"{path}: line {line}: nested deeper than {MAX_DEPTH} levels; params "
+                    "sections are mappings of values"
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
+def _dvc_reading(text: str) -> Any:
+    """The file as DVC reads it: ruamel.yaml's YAML 1.2 safe loader (dvc.utils.serialize)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return None  # PyYAML parsed it: the difference shows below, naming the key
+
+
+def _refuse_parser_disagreement(path: Path, ours: Any, dvcs: Any, key: str = "") -> None:
+    """genbench reads params with PyYAML (YAML 1.1), DVC with ruamel (YAML 1.2): `010` is 8 for
+    one and 10 for the other, `yes` true or a string, `1e10` a string or a float. DVC's value
+    decides what reruns and what dvc.lock records, ours what the stage does: a value the two
+    read differently is refused, naming the key and both readings."""
+    if isinstance(ours, dict) and isinstance(dvcs, dict) and ours.keys() == dvcs.keys():
+        for name in ours:
+            inner = f"{key}.{name}" if key else str(name)
+            _refuse_parser_disagreement(path, ours[name], dvcs[name], inner)
+        return
+    if isinstance(ours, list) and isinstance(dvcs, list) and len(ours) == len(dvcs):
+        for i, (a, b) in enumerate(zip(ours, dvcs, strict=True)):
+            _refuse_parser_disagreement(path, a, b, f"{key}[{i}]")
+        return
+    if type(ours) is type(dvcs) and ours == dvcs:
+        return
+    if isinstance(ours, float) and isinstance(dvcs, float) and ours != ours and dvcs != dvcs:
+        return  # .nan on both sides (refused later by the schema, by name)
+    raise ParamsError(
+        f"{path}: {key or 'the file'}: YAML 1.1 (genbench) reads {ours!r} but DVC's YAML 1.2 "
+        f"reads {dvcs!r}; {_agreeing_form(ours, dvcs)}"
+    )
+
+
+def _agreeing_form(ours: Any, dvcs: Any) -> str:
+    """How to write a value both parsers read alike."""
+    if isinstance(ours, int) and isinstance(dvcs, int) and not isinstance(ours, bool):
+        return "write the number without leading zeros (or quote it to mean a string)"
+    if isinstance(ours, bool) or isinstance(dvcs, bool):
+        return "write true or false (or quote the word to mean a string)"
+    if isinstance(ours, str) and isinstance(dvcs, float):
+        return "write the float with a dot, e.g. 1.0e+10 (or quote it to mean a string)"
+    return "quote the value to mean a string, or write it in YAML 1.2 form"
 
 
 def _read_text(path: Path) -> str:

@@ -6,6 +6,8 @@ from pydantic import Field, model_validator
 
 from genbench.config.base import Section, Seed
 
+MAX_IMAGES = 1e12  # an images budget's bound (a flops budget's is the field's, 1e24)
+
 
 class Budget(Section):
     """How much training every family gets: the same FLOPs, the same images, or own steps."""
@@ -14,10 +16,18 @@ class Budget(Section):
     # real step, forward and backward, at its batch size); images: floor(amount / batch_size)
     # steps; steps: each family's own `steps` (amount unused).
     unit: Literal["flops", "images", "steps"] = "flops"
-    amount: float | None = Field(None, gt=0)
+    # At most 1e24 FLOPs or 1e12 images (training also refuses more than 10 million steps).
+    amount: float | None = Field(None, gt=0, le=1e24)
+    # flops and images: the share of `amount` a family may leave unspent (its last partial
+    # step); training refuses a budget that leaves more, since the spends would then differ.
+    tolerance: float = Field(0.05, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _amount_for_shared_units(self) -> Self:
+        if self.unit == "images" and self.amount is not None and self.amount > MAX_IMAGES:
+            raise ValueError(
+                f"amount = {self.amount:.3g}: more than {MAX_IMAGES:.0e} images; lower it"
+            )
         if self.unit != "steps" and self.amount is None:
             raise ValueError(
                 f"amount: required when unit is {self.unit!r}; set it (e.g. 3.0e+12) or use "

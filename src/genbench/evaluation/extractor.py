@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch_fidelity.utils import create_feature_extractor
 
+from genbench.checkpoint import CheckpointError, load
 from genbench.config.evaluate import EvaluateParams
 from genbench.errors import GenbenchError
 from genbench.evaluator_dir import read_evaluator
@@ -29,10 +30,27 @@ class Extractor:
     resize: str
 
 
+INCEPTION_KEY = "Conv2d_1a_3x3.conv.weight"  # one key of torch-fidelity's Inception weights
+
+
+def weights_file_problem(key: str, path: Path) -> str | None:
+    """A local Inception weights file that is missing, not a weights-only torch file (a pickle
+    that would run code when torch-fidelity unpickles it), or not torch-fidelity's."""
+    if not path.is_file():
+        return f"{key} = {str(path)!r}: no such file; give the path of {INCEPTION_FILE}"
+    try:
+        state = load(path)
+    except CheckpointError as err:
+        return f"{key} = {str(path)!r}: not loadable ({str(err)[-120:]})"
+    if not isinstance(state, dict) or INCEPTION_KEY not in state:
+        return f"{key} = {str(path)!r}: not torch-fidelity's Inception weights ({INCEPTION_FILE})"
+    return None
+
+
 def prepare_extractor(cfg: EvaluateParams, evaluator_dir: Path, cuda: bool) -> Extractor:
     """Register the trained evaluator, or make sure Inception weights are at hand (fail fast)."""
     if cfg.feature_extractor == "evaluator":
-        stored = read_evaluator(evaluator_dir)
+        stored = read_evaluator(evaluator_dir, cfg.evaluator.min_accuracy)
         name, info = f"genbench-evaluator-{stored.sha256[:16]}", stored.info
         register_evaluator(
             name,
@@ -44,6 +62,10 @@ def prepare_extractor(cfg: EvaluateParams, evaluator_dir: Path, cuda: bool) -> E
         )
         return Extractor("evaluator", name, stored.sha256, None, "none: images at data.image_size")
     path = cfg.inception_weights
+    # torch-fidelity unpickles the file fully: only a file that loads as weights only goes on
+    problem = path and weights_file_problem("evaluate.inception_weights", Path(path))
+    if problem:
+        raise GenbenchError(problem)
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading ..." line
             create_feature_extractor(

@@ -60,7 +60,7 @@ def run_training(
         raise ParamsError(f"{params_file}: {problem}")
     tracking.check_reachable(tracking.tracking_uri())  # a dead store fails before any compute
     flops = step_flops(family, cfg, data["channels"], data["image_size"])
-    budget = budget_card(params["compare"].budget, cfg, flops)
+    budget = budget_card(params["compare"].budget, cfg, flops, name)
     cfg = cfg.model_copy(update={"steps": budget["steps"]})
     fractions = params["compare"].curve_fractions
     index = snapshot_index(fractions, cfg.steps, flops, cfg.batch_size)

@@ -39,9 +39,16 @@ def build_unet(
         down_block_types=down,
         up_block_types=up,
         dropout=dropout,
-        norm_num_groups=min(32, math.gcd(*block_widths)),
+        norm_num_groups=norm_groups(block_widths),
         attention_head_dim=min(8, min(block_widths)),
     )
+
+
+def norm_groups(block_widths: list[int]) -> int:
+    """GroupNorm's group count: the largest divisor of every width up to 32 (diffusers' default),
+    so widths such as [48, 96, 96] build (min(32, gcd) = 32 does not divide 48)."""
+    common = math.gcd(*block_widths)
+    return max(g for g in range(1, min(32, common) + 1) if common % g == 0)
 
 
 def make_scheduler(
