@@ -365,7 +365,7 @@ def test_good_params_pass_and_make_run_is_a_no_op(project, baseline):
 # checked by the validate stage only (they need torch or the network): `genbench validate`
 # passes them, and `dvc repro` stops at the validate stage.
 PATH_CASES = [
-    ("z_dim_0", {"gan.z_dim": 0}, "gan.z_dim", None, ("dvc repro", "dvc exp run", "make flow")),
+    ("z_dim_0", {"gan.z_dim": 0}, "gan.z_dim", None, ("dvc repro", "dvc exp run")),
     (
         "folder_missing",
         {"data.source": "folder", "data.folder": "nowhere"},

@@ -115,6 +115,7 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     assert (project / "reports/index.html").as_uri() in by_key["genbench-report"]
 
 
+@pytest.mark.slow  # suite time; the outcome of each stage: tests/unit/test_pipelines_graph.py
 def test_second_run_reports_every_stage_up_to_date(project, stages, prefect_server):
     result = run_module(
         "pipelines.run", ["--repo", project], project, client_env(project, prefect_server)

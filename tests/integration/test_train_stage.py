@@ -149,6 +149,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_data, model):
     assert len(mlflow.search_runs(experiment_names=["genbench"])) == 1
 
 
+@pytest.mark.slow  # suite time; seeded sampling: tests/unit/test_ddpm.py, errors: test_integrity.py
 def test_sample_command_is_reproducible(tmp_path, tiny_data):
     run_train("gan", tiny_params(tmp_path), tiny_data, tmp_path)
     model = tmp_path / "models" / "gan"
