@@ -23,6 +23,8 @@ from genbench.model_dir import load_model, sample_images
 from tests.conftest import ROOT
 from tests.integration.conftest import TINY_EVALUATE, run_command, run_train, tiny_params
 
+CURVE = TINY_EVALUATE["curve_samples"]  # images per point of the curve
+
 
 def run_stage(script: str, args: list, root, check=True):
     return run_command([sys.executable, ROOT / "stages" / script, *args], root, check=check)
@@ -167,7 +169,8 @@ def test_metrics_and_protocol_card(evaluated):
     assert card["num_samples"] == 200 and card["reference"]["split"] == "test"
     assert card["protocol"] == "custom" and not card["comparable_with_papers"]
     assert card["kid"]["subset_size"] == 100 and card["kid"]["subsets"] == 10  # min(100, 360/2)
-    assert card["prdc"]["set_size"] == 200 and card["prdc"]["repeats"] == 10
+    assert card["prdc"]["set_size"] == 200
+    assert card["prdc"]["repeats"] == TINY_EVALUATE["prc_repeats"]
     assert (
         card["memorisation"]["percentile"] == 1.0
         and card["memorisation"]["pool"]["split"] == "train"
@@ -190,7 +193,7 @@ def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(ev
     vae = json.loads((root / "m/vae.json").read_text())
     stats = json.loads((root / "models/vae/train_stats.json").read_text())
     curve = vae["curve"]
-    assert curve["extractor"] == "evaluator" and curve["samples"] == 100
+    assert curve["extractor"] == "evaluator" and curve["samples"] == CURVE
     points = curve["points"]
     # the default snapshots of 2000 steps: 1/8, 1/4, 1/2 and the final weights
     assert [p["step"] for p in points] == [250, 500, 1000, 2000]
@@ -207,9 +210,9 @@ def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(ev
     # fewer images than the full evaluation: the same weights score a higher (biased) FID
     assert fids[-1] != vae["evaluator"]["fid"]
     real = json.loads((root / "m/real.json").read_text())
-    assert real["curve_floor"]["samples"] == 100 and real["curve_floor"]["fid"] < min(fids)
+    assert real["curve_floor"]["samples"] == CURVE and real["curve_floor"]["fid"] < min(fids)
     card = json.loads((root / "m/vae.protocol.json").read_text())
-    assert card["curve"]["samples"] == 100 and card["curve"]["kid_subset_size"] == 50
+    assert card["curve"]["samples"] == CURVE and card["curve"]["kid_subset_size"] == CURVE // 2
 
 
 def test_evaluation_is_a_run_of_its_own_beside_the_training_run(evaluated):
