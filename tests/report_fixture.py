@@ -8,6 +8,9 @@ them); every other metric has the same level for all families (not separated). A
 (CURVE_LEVEL, the last point being the final level): the VAE is best at 25%, the GAN and the DDPM
 are equivalent at 50%, the DDPM is best at the end, and the GAN's final FID and KID are worse
 than at 50% (its warning).
+
+A second feature space, random-cnn, ranks FID the other way round (the GAN best, the DDPM worst):
+the headline says the spaces disagree on FID.
 """
 
 import json
@@ -28,6 +31,7 @@ LINK = "[link](https://evil.example)"
 FID_LEVEL = {"gan": 20.0, "vae": 22.0, "ddpm": 5.0, "real": 0.5}
 DENSITY_LEVEL = {"gan": 1.0, "vae": 1.1, "ddpm": 1.0, "real": 1.0}
 FRACTIONS, STEPS, FLOPS_PER_STEP = (0.25, 0.5, 1.0), 100, 10**7
+SPACE_FID_LEVEL = {"gan": 0.5, "vae": 1.0, "ddpm": 3.0, "real": 0.05}  # random-cnn's
 CURVE_LEVEL = {"gan": (40.0, 12.0, 20.0), "vae": (25.0, 23.0, 22.0), "ddpm": (60.0, 12.1, 5.0)}
 
 
@@ -64,7 +68,11 @@ def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
     quality["density"] = random.Random(f"density-{family}-{seed}-{salt}").gauss(
         DENSITY_LEVEL[family], 0.08
     )
-    values = {"evaluator": quality, "ssim": ssim}
+    other = random.Random(f"space-{family}-{seed}-{salt}")  # its own draws: the rest stay
+    space = {"fid": other.gauss(SPACE_FID_LEVEL[family], 0.05)}
+    space |= {"kid_mean": other.gauss(SPACE_FID_LEVEL[family] / 10, 0.005), "kid_std": 0.01}
+    space |= {k: other.gauss(0.7, 0.1) for k in ("precision", "recall", "density", "coverage")}
+    values = {"evaluator": quality, "random-cnn": space, "ssim": ssim}
     if family == "real":
         values["curve_floor"] = {"extractor": "evaluator", "samples": 200, "fid": 2.0}
         values["curve_floor"] |= {"kid_mean": 0.01, "kid_std": 0.01}
@@ -86,6 +94,7 @@ def card(family: str) -> dict:
         "num_samples": 1000,
         "reference": {"split": "test", "size": 360, "sha256": "ab" * 32},
         "feature_extractor": {"name": "evaluator", "weights_sha256": "cd" * 32},
+        "feature_spaces": [{"name": "random-cnn", "weights_sha256": "ef" * 32}],
         "sampler": sampler,
     }
 

@@ -32,7 +32,7 @@ def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: 
     """Fit the classifier on the train labels and write `out` at once; returns evaluator.json.
 
     Unlabelled data gets a folder that says why there is no evaluator; that is an error only
-    when the evaluator is the configured extractor.
+    when the evaluator is one of the feature spaces (evaluate.spaces).
     """
     meta = read_meta(data_dir)
     info = {"trained": False, "image_size": meta["image_size"], "channels": meta["channels"]}
@@ -41,9 +41,9 @@ def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: 
             info["reason"] = (
                 f"data.source {meta['source']!r} has no labels (no class subfolders): "
                 "the evaluator cannot be trained; set evaluate.feature_extractor: "
-                "inception-v3-compat"
+                "inception-v3-compat and leave 'evaluator' out of evaluate.feature_spaces"
             )
-            if cfg.feature_extractor == "evaluator":
+            if "evaluator" in cfg.spaces:
                 raise GenbenchError(info["reason"])
         else:
             images, labels = load_split(data_dir, "train")

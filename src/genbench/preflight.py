@@ -21,6 +21,11 @@ from genbench.layout import INCEPTION_FILE
 from genbench.system import DEFAULT_TRACKING_URI, store_problem
 
 # torch-fidelity 0.4's Inception weights: where it downloads them from
+# where DINOv2's hub code and CLIP's weights come from (a HEAD request says if a download can work)
+PRETRAINED_URLS = {
+    "dinov2": "https://github.com/facebookresearch/dinov2",
+    "clip": "https://openaipublic.azureedge.net/clip/models",
+}
 INCEPTION_URL = (
     f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 )
@@ -34,6 +39,7 @@ def check_environment(path: str | Path, params: dict[str, Any]) -> None:
         or folder_problem(params["data"], params["evaluate"])
         or splits_problem(params["data"], params["evaluate"])
         or inception_problem(params["evaluate"])
+        or pretrained_spaces_problem(params["evaluate"])
         or tracking_problem()
     )
     if problem:
@@ -140,10 +146,12 @@ def folder_problem(data: Any, evaluate: Any) -> str | None:
         check_bad_files(root, bad, len(files), data.max_bad_fraction, warn=False)
     except DataError as err:
         return f"data.folder = {data.folder!r}: {err}"
-    if not classes and evaluate.feature_extractor == "evaluator":
+    if not classes and "evaluator" in evaluate.spaces:
         return (
-            f"evaluate.feature_extractor = 'evaluator': data.folder {data.folder!r} has no class "
-            "subfolders (labels) to train it on; use inception-v3-compat or add class subfolders"
+            f"evaluate.feature_extractor / feature_spaces: the 'evaluator' space needs labels, "
+            f"and data.folder {data.folder!r} has no class subfolders to train it on; use "
+            "inception-v3-compat and other spaces (random-cnn needs none), or add class "
+            "subfolders"
         )
     return None
 
@@ -210,7 +218,7 @@ def _split_line(key: str, fraction: float, total: int, least: int, classes: int)
 
 def inception_problem(evaluate: Any) -> str | None:
     """inception-v3-compat: the weights file given is torch-fidelity's, or the download works."""
-    if evaluate.feature_extractor != "inception-v3-compat":
+    if "inception-v3-compat" not in evaluate.spaces:
         return None
     key = "evaluate.inception_weights"
     if evaluate.inception_weights:
@@ -230,6 +238,33 @@ def inception_problem(evaluate: Any) -> str | None:
             f"{key}: not set, and the Inception weights cannot be downloaded ({reason}); set it "
             f"to a local {INCEPTION_FILE} or use evaluate.feature_extractor: evaluator"
         )
+
+
+def pretrained_spaces_problem(evaluate: Any) -> str | None:
+    """DINOv2 and CLIP spaces: their weights are in torch hub's cache (or, for CLIP, the file
+    in evaluate.space_weights), or their download answers."""
+    from genbench.config.evaluate import CLIP, DINOV2
+
+    wanted = [s for s in evaluate.spaces if s in DINOV2 or s in CLIP]
+    if not wanted:
+        return None
+    from genbench.evaluation.extractor import pretrained_problem, pretrained_weights  # torch
+
+    for space in wanted:
+        path = evaluate.space_weights.get(space)
+        if path and not Path(path).is_file():
+            return f"evaluate.space_weights.{space} = {path!r}: no such file"
+        if pretrained_weights(space, path) is not None:
+            continue
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(PRETRAINED_URLS[space.split("-")[0]], method="HEAD"),
+                timeout=5,
+            ):
+                continue
+        except OSError:
+            return pretrained_problem(space)
+    return None
 
 
 def _torch_hub_dir() -> Path:

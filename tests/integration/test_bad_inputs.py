@@ -184,6 +184,22 @@ CASES = [
         "evaluate.inception_weights",
         None,
     ),
+    (
+        "dinov2_offline",
+        {"evaluate.feature_spaces": ["random-cnn", "dinov2-vit-s-14"]},
+        "dinov2-vit-s-14",
+        "offline",
+    ),
+    (
+        "clip_missing_file",
+        {
+            "evaluate.feature_spaces": ["clip-vit-b-32"],
+            "evaluate.space_weights": {"clip-vit-b-32": "no.pt"},
+        },
+        "evaluate.space_weights.clip-vit-b-32",
+        None,
+    ),
+    ("space_unknown", {"evaluate.feature_spaces": ["dino"]}, "evaluate.feature_spaces", None),
     ("folder_null", {"data.source": "folder"}, "data.folder", None),
     ("folder_missing", {"data.source": "folder", "data.folder": "nowhere"}, "data.folder", None),
     ("folder_is_file", {"data.source": "folder", "data.folder": "dvc.yaml"}, "data.folder", None),

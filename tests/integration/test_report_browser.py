@@ -44,6 +44,15 @@ PAIRS = (
     "Array.from(document.querySelectorAll('#pairs-table tbody tr'))"
     ".map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))"
 )
+# the feature spaces: the agreement line under each metric, the spaces' table (space, model)
+AGREEMENT = (
+    "Array.from(document.querySelectorAll('#headline-list .agreement'))"
+    ".filter(e => e.offsetParent !== null).map(e => [e.className, e.textContent])"
+)
+SPACE_ROWS = (
+    "Array.from(document.querySelectorAll('#spaces-table tbody tr'))"
+    ".map(tr => [tr.cells[0].textContent, tr.cells[1].textContent])"
+)
 COMPUTE_FIGURE = (
     "(() => { const img = document.querySelector('#compute-figure img');"
     " return img && img.naturalWidth > 0 && img === document.images[0]; })()"
@@ -97,6 +106,7 @@ def test_report_opens_in_chromium(tmp_path, which):
             compute = page.evaluate(COMPUTE_FIGURE)
             rankings, borderline = page.evaluate(RANKINGS), page.evaluate(BORDERLINE)
             pairs = page.evaluate(PAIRS)
+            agreement, space_rows = page.evaluate(AGREEMENT), page.evaluate(SPACE_ROWS)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
@@ -115,8 +125,21 @@ def test_report_opens_in_chromium(tmp_path, which):
     assert all(row[2].startswith(("ratio ", "difference ")) for row in pairs)
     needed = [row[7] for row in pairs if "not separated" in row[6]]
     assert all("seeds" in text for text in needed)
+    # every metric ranked in two or more spaces says, visibly, whether the spaces agree
+    assert len(agreement) == len(comparison["agreement"]) >= 5  # FID, KID and PRDC (no IS)
+    shown = sorted(classes.split()[1] for classes, _ in agreement)  # file: sorted keys
+    assert shown == sorted(found["status"] for found in comparison["agreement"].values())
+    assert sorted(text for _, text in agreement) == sorted(
+        found["text"] for found in comparison["agreement"].values()
+    )
+    spaces = comparison["feature_spaces"]
+    assert len(spaces) >= 2 and {space for space, _ in space_rows} == set(spaces)
+    assert len(space_rows) == len(spaces) * (len(NAMES) + 1)  # each family and the real data
     if which == "fixture outputs":  # planted: a borderline density, pairs not separated
         assert borderline == 1 and needed
         assert "{" in " ".join(rankings) and "ddpm ≻ gan ≻ vae" in rankings
+        # planted: random-cnn ranks FID the other way round
+        fid = next(text for classes, text in agreement if "disagree" in classes)
+        assert "disagree on ddpm vs gan (evaluator: ddpm ≻ gan; random-cnn: gan ≻ ddpm)" in fid
     width, height = Image.open(shot).size
     assert width == 1280 and height > 900  # the whole page, longer than one screen

@@ -30,6 +30,12 @@ def test_compare_json_has_exactly_the_documented_keys(tmp_path):
     assert set(point) == documented("`verdicts.<metric>`") - {"key", "label", "better", "test"} | {
         "fraction"
     }
+    assert found["feature_spaces"] == ["evaluator", "random-cnn"]
+    assert set(found["spaces"]["random-cnn"]) == {"verdicts"}
+    assert set(found["spaces"]["random-cnn"]["verdicts"]["fid"]) == set(verdict)
+    assert "is_mean" not in found["spaces"]["random-cnn"]["verdicts"]  # no IS in that space
+    assert set(found["agreement"]["fid"]) == documented("`agreement.<metric>`")
+    assert found["agreement"]["fid"]["status"] == "disagree"  # planted: opposite FID rankings
     assert found["sequential"] is None and set(found["diagnostics"]) == {"diversity"}
     assert set(found["families"]["gan"]["evaluator"]["fid"]) == {
         "n", "mean", "std", "ci_low", "ci_high", "half", "values"

@@ -2,9 +2,11 @@
 the seeds, test the families against each other and write metrics/compare.json.
 
 compare.json (a DVC metrics file; docs/compare_json.md documents every key):
-    seeds, n, confidence, equivalence_margin, extractor, test
+    seeds, n, confidence, equivalence_margin, extractor, feature_spaces, test
     families.<family>.<group>.<metric>: {n, mean, std, ci_low, ci_high, half, values}
     verdicts.<metric>: the ranking (compare/verdict.py) with key, label, better, test
+    spaces.<space>.verdicts.<metric>: the same in each further feature space
+    agreement.<metric>: whether the spaces' verdicts agree (compare/agreement.py)
     diagnostics.<metric>: why a quality metric is shown but not ranked
     sequential: how seeds on demand added seeds (null: fixed upfront)
     curve: quality against compute (compare/curves.py; null when the models have no curve)
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from genbench import tracking
+from genbench.compare.agreement import agreements
 from genbench.compare.curves import curve_section, write_curve_tables
 from genbench.compare.stats import summary
 from genbench.compare.verdict import rank
@@ -44,8 +47,8 @@ def training_time(models: Path | None, name: str) -> dict[str, float]:
 def read_run(
     runs: Path, family: str, seed: int, models: Path | None = None
 ) -> tuple[dict, str, dict | None]:
-    """(flattened numeric metrics with the training's timings, feature extractor, curve or
-    None) of one evaluated model."""
+    """(flattened numeric metrics with the training's timings, feature spaces (the primary
+    first, comma-joined), curve or None) of one evaluated model."""
     name = run_name(family, seed)
     try:
         metrics = json.loads((runs / f"{name}.json").read_text())
@@ -62,7 +65,9 @@ def read_run(
         for key, value in flatten(metrics).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
-    return numeric | training_time(models, name), card["feature_extractor"]["name"], curve
+    spaces = [card["feature_extractor"]["name"]]
+    spaces += [space["name"] for space in card.get("feature_spaces", [])]
+    return numeric | training_time(models, name), ",".join(spaces), curve
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -161,17 +166,18 @@ def run_compare(
     read = {f: [read_run(runs, f, s, models) for s in seeds] for f in names}
     extractors = {extractor for runs_of in read.values() for _, extractor, _ in runs_of}
     if len(extractors) != 1:
-        found = ", ".join(sorted(extractors))
+        found = " / ".join(sorted(extractors))
         raise GenbenchError(
-            f"the runs were scored with different feature extractors ({found}); "
-            "rerun `dvc repro` so every model is evaluated with evaluate.feature_extractor"
+            f"the runs were scored in different feature spaces ({found}); rerun `dvc repro` "
+            "so every model is evaluated with evaluate.feature_extractor and feature_spaces"
         )
-    extractor = extractors.pop()
+    extractor, *others = extractors.pop().split(",")
     families = aggregate({f: [r[0] for r in runs_of] for f, runs_of in read.items()}, confidence)
     problem = wording.initial_problem(seeds)
     if problem:
         raise GenbenchError(problem)
     verdicts = judge(families, extractor, confidence, wording)
+    spaces = {space: judge(families, space, confidence, wording) for space in others}
     per_seed = {f: [r[2] for r in runs_of] for f, runs_of in read.items()}
     curve = curve_section(per_seed, confidence, wording)
     if curve is not None and curves is not None:
@@ -182,10 +188,13 @@ def run_compare(
         "confidence": confidence,
         "equivalence_margin": wording.equivalence_margin,
         "extractor": extractor,
+        "feature_spaces": [extractor, *others],
         "test": f"{WELCH} between every pair of families on each metric's scale, "
         "Holm-adjusted over the pairs; TOST for equivalence",
         "families": {f: nest(stats) for f, stats in families.items()},
         "verdicts": verdicts,
+        "spaces": {space: {"verdicts": found} for space, found in spaces.items()},
+        "agreement": agreements({extractor: verdicts, **spaces}),
         "diagnostics": {m.metric: m.why_not for m in METRICS if m.why_not},
         "sequential": sequential(list(seeds), wording),
         "curve": curve,

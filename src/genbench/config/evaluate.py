@@ -6,9 +6,33 @@ from pydantic import Field, model_validator
 
 from genbench.config.base import DEVICE_PATTERN, Section
 
+# The feature spaces an evaluation can score in (README "Feature spaces"): the offline ones,
+# then torch-fidelity 0.4's pretrained extractors, which need their weights (a download, torch
+# hub's cache, or for CLIP and Inception a local file).
+EVALUATOR, RANDOM_CNN, INCEPTION = "evaluator", "random-cnn", "inception-v3-compat"
+OFFLINE_SPACES = (EVALUATOR, RANDOM_CNN)
+DINOV2 = ("dinov2-vit-s-14", "dinov2-vit-b-14", "dinov2-vit-l-14", "dinov2-vit-g-14")
+CLIP = (
+    "clip-rn50",
+    "clip-rn101",
+    "clip-rn50x4",
+    "clip-rn50x16",
+    "clip-rn50x64",
+    "clip-vit-b-32",
+    "clip-vit-b-16",
+    "clip-vit-l-14",
+    "clip-vit-l-14-336px",
+)
+SPACES = (*OFFLINE_SPACES, INCEPTION, *DINOV2, *CLIP)
+
 # `protocol: paper` fixes these keys to the usual protocol of published FIDs on these datasets
-# (Inception features of 50,000 samples against the training split's statistics).
-PAPER_PRESET = {"feature_extractor": "inception-v3-compat", "num_samples": 50_000}
+# (Inception features of 50,000 samples against the training split's statistics), with FD in
+# DINOv2 ViT-L/14's space beside it, as EDM2 (Karras et al. 2024) reports it.
+PAPER_PRESET = {
+    "feature_extractor": INCEPTION,
+    "feature_spaces": ["dinov2-vit-l-14"],
+    "num_samples": 50_000,
+}
 
 
 class EvaluatorParams(Section):
@@ -36,7 +60,15 @@ class EvaluateParams(Section):
     # compare.snapshots; capped at num_samples); 0 scores no curve. Fewer than the full count:
     # the curve's points compare with each other and with the floor at this count only.
     curve_samples: int = Field(100, ge=0, le=1_000_000)
+    # The primary feature space: its numbers carry the IS, the curve, memorisation, the val
+    # split (sweeps) and the report's main table.
     feature_extractor: Literal["evaluator", "inception-v3-compat"] = "evaluator"
+    # Further spaces: each scores FID, KID, precision/recall/density/coverage of every model and
+    # gets its own verdict; the headline says whether the spaces agree (README "Feature spaces").
+    feature_spaces: list[str] = Field(default_factory=lambda: [RANDOM_CNN], max_length=8)
+    # Local weights files of CLIP spaces (OpenAI's TorchScript .pt file), by space name: for
+    # machines without internet. Inception's: inception_weights; DINOv2: torch hub's cache only.
+    space_weights: dict[str, str] = Field(default_factory=dict)
     # A local copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth)
     # for machines without internet; None lets torch-fidelity download them.
     inception_weights: str | None = None
@@ -74,6 +106,32 @@ class EvaluateParams(Section):
     def reference_split(self) -> str:
         """The split every sample is scored against: the papers' train split, else test."""
         return "train" if self.protocol == "paper" else "test"
+
+    @property
+    def spaces(self) -> list[str]:
+        """Every feature space scored, the primary first."""
+        return [self.feature_extractor, *self.feature_spaces]
+
+    @model_validator(mode="after")
+    def _known_spaces(self) -> Self:
+        for name in self.feature_spaces:
+            if name not in SPACES:
+                raise ValueError(
+                    f"feature_spaces: {name!r} is not a feature space genbench knows; use "
+                    f"{', '.join(OFFLINE_SPACES)}, {INCEPTION}, dinov2-vit-*-14 or clip-*"
+                )
+        if len(set(self.spaces)) != len(self.spaces):
+            raise ValueError(
+                f"feature_spaces {self.feature_spaces} repeats a space or the primary one "
+                f"(feature_extractor: {self.feature_extractor}); list each space once"
+            )
+        for name in self.space_weights:
+            if name not in CLIP or name not in self.spaces:
+                raise ValueError(
+                    f"space_weights: {name!r} is not a clip-* space listed in feature_spaces; "
+                    "weights files here are for CLIP (Inception's: inception_weights)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _curve_size(self) -> Self:

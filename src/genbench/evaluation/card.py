@@ -48,9 +48,11 @@ def protocol_card(
     seed: int,
     sampler: dict | None,
     floor: str | None,
+    spaces: list[Extractor] = (),
 ) -> dict[str, Any]:
     """Everything needed to reproduce (or refuse to compare) the numbers. `floor`: the split
-    the real-data floor's images came from; None for a model."""
+    the real-data floor's images came from; None for a model. `spaces`: the feature spaces
+    scored besides the primary one (`feature_extractor`)."""
     reference = split_info(meta, cfg.reference_split)
     versions = {
         pkg: importlib.metadata.version(pkg)
@@ -65,6 +67,24 @@ def protocol_card(
         "real_floor": None if floor is None else {"split": floor, "count": generated_count},
         "feature_extractor": {"name": extractor.label, "weights_sha256": extractor.weights_sha256},
         "resize": extractor.resize,
+        # each further space's numbers: its own group in the metrics file, no IS, no curve
+        "feature_spaces": [
+            {
+                "name": space.label,
+                "weights_sha256": space.weights_sha256,
+                "resize": space.resize,
+                "metrics": [
+                    "fid",
+                    "kid_mean",
+                    "kid_std",
+                    "precision",
+                    "recall",
+                    "density",
+                    "coverage",
+                ],
+            }
+            for space in spaces
+        ],
         "seeds": {"sampling": seed, "kid_subsets_prdc_draws_and_ssim_pairs": seed},
         "sampler": sampler,
         "kid": kid_card(cfg, generated_count, reference["size"]),
@@ -141,6 +161,7 @@ def curve_card(
         "samples": count,
         "metrics": ["fid", "kid_mean", "kid_std"],
         "reference": cfg.reference_split,
+        "space": "the primary feature space (feature_extractor) only",
         "kid_subset_size": kid_subset_size(cfg.kid_subset_size, count, reference_size),
         "points": "the real floor's first images"
         if floor is not None

@@ -29,6 +29,7 @@ EXTRACTION_MODULES = (
     "genbench.evaluation.features",
     "genbench.metrics.evaluator",
     "genbench.metrics.fidelity",
+    "genbench.metrics.spaces",
 )
 
 

@@ -14,10 +14,11 @@ from genbench.data import load_split, read_meta
 from genbench.device import resolve_device
 from genbench.evaluation.card import protocol_card, protocol_id
 from genbench.evaluation.curve import score_curve, score_floor
-from genbench.evaluation.extractor import prepare_extractor
+from genbench.evaluation.extractor import Extractor, prepare_extractor, prepare_space
 from genbench.evaluation.features import FeatureSets
 from genbench.evaluation.scoring import (
     evaluate_images,
+    fidelity_scores,
     floor_split,
     nearest_pairs,
     real_floor_images,
@@ -51,7 +52,9 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     device = resolve_device(cfg.device, key="evaluate.device")
     if paths.model:  # fail now, not after the work, when the model's tracking server is down
         tracking.check_reachable(tracking.tracking_uri())
-    extractor = prepare_extractor(cfg, paths.evaluator, device.type == "cuda")
+    cuda = device.type == "cuda"
+    extractor = prepare_extractor(cfg, paths.evaluator, cuda)
+    spaces = [prepare_space(s, cfg, paths.evaluator, meta, cuda) for s in cfg.feature_spaces]
     test, _ = load_split(paths.data, "test")  # reconstructions and the real diversity SSIM
     floor = None if paths.model else floor_split(cfg)
     model, cost = None, None
@@ -61,9 +64,10 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
         generated, cost = sample_for_evaluation(model, cfg, seed)
     else:  # the floor: real images outside the reference, as many as a model gets to show
         generated = real_floor_images(load_split(paths.data, floor)[0], cfg.num_samples, seed)
-    cuda = device.type == "cuda"
     sets = FeatureSets.open(extractor, paths.data, paths.cache, cuda, cfg.batch_size)
     results, memo = evaluate_images(generated, test, cfg, sets, seed, memorise=bool(model))
+    for space in spaces:  # after the primary space's numbers: they stay as they were
+        results[space.label] = score_in_space(space, generated, cfg, paths, cuda, seed)
     pairs = _reconstructions(model, test, cfg.batch_size, results)
     if cost is not None:
         results["cost"] = cost
@@ -74,7 +78,7 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     elif cfg.curve_samples:
         results["curve_floor"] = score_floor(generated, cfg, sets, seed)
     sampler = model.family.sampler_card(model.params) if model else None
-    card = protocol_card(cfg, extractor, len(generated), meta, seed, sampler, floor)
+    card = protocol_card(cfg, extractor, len(generated), meta, seed, sampler, floor, spaces)
     nearest = None if memo is None else nearest_pairs(generated, _train(paths.data), memo)
     results["protocol"] = {"id": protocol_id(card)}
     write_figures(paths.figures, generated, pairs, nearest)
@@ -93,6 +97,21 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
         )
         tracking.log_evaluation(record, params_file, evaluation)
     return extractor.label, results[extractor.label]["fid"]
+
+
+def score_in_space(
+    space: Extractor,
+    generated: torch.Tensor,
+    cfg: EvaluateParams,
+    paths: Paths,
+    cuda: bool,
+    seed: int,
+) -> dict[str, float]:
+    """FID, KID and precision/recall/density/coverage of the images in one more feature space
+    (no IS: these spaces have no classes, or are not the primary one)."""
+    sets = FeatureSets.open(space, paths.data, paths.cache, cuda, cfg.batch_size)
+    reference = sets.of_split(cfg.reference_split)
+    return fidelity_scores(sets.of_images(generated), reference, cfg, seed, with_is=False)
 
 
 def _train(data: Path) -> torch.Tensor:

@@ -65,9 +65,10 @@ def kid_and_fid(
 
 
 def fidelity_scores(
-    generated: Features, reference: Features, cfg: EvaluateParams, seed: int
+    generated: Features, reference: Features, cfg: EvaluateParams, seed: int, with_is: bool = True
 ) -> dict[str, float]:
-    """FID, KID, IS, and precision/recall/density/coverage on equal-size sets (mean ± std)."""
+    """FID, KID, IS (`with_is`), and precision/recall/density/coverage on equal-size sets
+    (mean ± std)."""
     prdc = equal_size_prdc(
         generated.features,
         reference.features,
@@ -76,11 +77,10 @@ def fidelity_scores(
         seed,
         cfg.prc_max_size,
     )
-    return {
-        **kid_and_fid(generated, reference, cfg, seed),
-        **inception_score(generated, cfg.isc_splits, seed),
-        **prdc,
-    }
+    found = kid_and_fid(generated, reference, cfg, seed)
+    if with_is:
+        found |= inception_score(generated, cfg.isc_splits, seed)
+    return {**found, **prdc}
 
 
 def sample_for_evaluation(

@@ -8,16 +8,12 @@ records their sha256), never with Inception-based figures from papers.
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
-from torch_fidelity import register_feature_extractor
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from tqdm import tqdm
 
 from genbench.config.evaluate import EvaluatorParams
 from genbench.imaging import to_unit_range
+from genbench.metrics.fidelity import register_network
 from genbench.seeding import seed_everything
-
-FEATURES = ("penultimate", "logits")
 
 
 class EvaluatorNet(nn.Module):
@@ -109,42 +105,25 @@ def uint8_to_input(images: torch.Tensor, channels: int, image_size: int) -> torc
     return to_unit_range(images[:, :channels])
 
 
+class _UInt8Input(nn.Module):
+    """The evaluator as torch-fidelity calls it: uint8 (B, 3, S, S) in, named features out."""
+
+    def __init__(self, net: EvaluatorNet, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features, logits = self.net(uint8_to_input(images, self.net.channels, self.size))
+        return {"penultimate": features, "logits": logits}
+
+
 def register_evaluator(name: str, state: dict, channels: int, classes: int, size: int, dim: int):
     """Register trained evaluator weights with torch-fidelity under `name` (idempotent)."""
-    if name in FEATURE_EXTRACTORS_REGISTRY:
-        return
 
-    class Extractor(FeatureExtractorBase):
-        def __init__(self, extractor_name, features_list, **_kwargs):
-            super().__init__(extractor_name, features_list)
-            self.net = EvaluatorNet(channels, classes, dim)
-            self.net.load_state_dict(state)
-            self.net.eval()
+    def build() -> nn.Module:
+        net = EvaluatorNet(channels, classes, dim)
+        net.load_state_dict(state)
+        return _UInt8Input(net.eval(), size)
 
-        @staticmethod
-        def get_provided_features_list():
-            return FEATURES
-
-        @staticmethod
-        def get_default_feature_layer_for_metric(metric):
-            return {
-                "isc": "logits",
-                "fid": "penultimate",
-                "kid": "penultimate",
-                "prc": "penultimate",
-            }[metric]
-
-        @staticmethod
-        def can_be_compiled():
-            return False
-
-        @staticmethod
-        def get_dummy_input_for_compile():
-            return torch.zeros(1, 3, size, size, dtype=torch.uint8)
-
-        def forward(self, images):
-            features, logits = self.net(uint8_to_input(images, channels, size))
-            found = {"penultimate": features, "logits": logits}
-            return tuple(found[f] for f in self.features_list)
-
-    register_feature_extractor(name, Extractor)
+    layers = {"isc": "logits", "fid": "penultimate", "kid": "penultimate", "prc": "penultimate"}
+    register_network(name, build, layers, size)

@@ -5,10 +5,13 @@ metric below takes those features, so one extraction serves FID, KID, IS, precis
 density/coverage and memorisation, against any number of reference splits.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset
+from torch_fidelity import register_feature_extractor
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
@@ -49,12 +52,53 @@ class Features:
         return Features(self.features[index], self.logits[index])
 
 
+def register_network(
+    name: str, build: Callable[[], nn.Module], layers: dict[str, str], size: int
+) -> None:
+    """Register a network of ours with torch-fidelity under `name` (idempotent). `build()` makes
+    a module taking torch-fidelity's uint8 (B, 3, size, size) batches to a dict of named
+    features; `layers` maps each metric (fid, kid, prc, isc) to the feature it uses."""
+    if name in FEATURE_EXTRACTORS_REGISTRY:
+        return
+    provided = tuple(dict.fromkeys(layers.values()))
+
+    class Network(FeatureExtractorBase):
+        def __init__(self, extractor_name, features_list, **_kwargs):
+            super().__init__(extractor_name, features_list)
+            self.net = build()
+
+        @staticmethod
+        def get_provided_features_list():
+            return provided
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return layers[metric]
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, size, size, dtype=torch.uint8)
+
+        def forward(self, images):
+            found = self.net(images)
+            return tuple(found[f] for f in self.features_list)
+
+    register_feature_extractor(name, Network)
+
+
 def open_extractor(name: str, cuda: bool, weights_path: str | None = None) -> FeatureExtractorBase:
-    """A torch-fidelity extractor (registered name) giving the FID and the IS layers."""
+    """A torch-fidelity extractor (registered name) giving the FID and the IS layers (one layer
+    when they are the same, as for DINOv2, CLIP and the random CNN: such a space has no IS)."""
     cls = FEATURE_EXTRACTORS_REGISTRY.get(name)
     if cls is None:
         raise ValueError(f"feature extractor {name!r} is not registered with torch-fidelity")
-    layers = [cls.get_default_feature_layer_for_metric(m) for m in ("fid", "isc")]
+    layers = list(
+        dict.fromkeys(cls.get_default_feature_layer_for_metric(m) for m in ("fid", "isc"))
+    )
     return create_feature_extractor(
         name, layers, cuda=cuda, feature_extractor_weights_path=weights_path, verbose=False
     )
@@ -67,7 +111,7 @@ def extract_features(
     found = get_featuresdict_from_dataset(
         ImageSet(images), extractor, batch_size, cuda, save_cpu_ram=True, verbose=False
     )
-    fid_layer, isc_layer = extractor.features_list
+    fid_layer, isc_layer = extractor.features_list[0], extractor.features_list[-1]
     return Features(found[fid_layer].float().cpu(), found[isc_layer].float().cpu())
 
 

@@ -23,6 +23,7 @@ from genbench.report.table import (
     changes,
     headline,
     real_value,
+    space_table,
     table,
 )
 
@@ -193,6 +194,7 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "along_budget": leader_changes(inputs),
         "warnings": warnings(inputs),
         "table": table(inputs),
+        "spaces": space_table(inputs),
         "figures": figures(inputs, images),
         "changes": changes(inputs),
         "has_previous": inputs.previous is not None,

@@ -16,6 +16,7 @@ from genbench.metric_registry import (
     METRICS,
     NEAR_REAL,
     TIMINGS,
+    VERDICT_METRICS,
     Metric,
     better_direction,
     by_key,
@@ -110,6 +111,56 @@ def best_family(inputs: ReportInputs, column: Column) -> str | None:
     return (verdict_of(inputs, column) or {}).get("best")
 
 
+def space_table(inputs: ReportInputs) -> dict[str, Any] | None:
+    """Every feature space's numbers (compare.json's families.<family>.<space>): one row per
+    space and family, a column per verdict metric the spaces share, mean ± half-width at three
+    significant digits (the spaces' scales differ by orders of magnitude); the real data's
+    value per space; each space's ranking per metric. None with one space."""
+    spaces = inputs.comparison.get("feature_spaces") or [inputs.extractor]
+    if len(spaces) < 2:
+        return None
+    families = inputs.comparison["families"]
+    columns = [
+        c
+        for c in VERDICT_METRICS
+        if all(
+            any(lookup(families.get(f, {}), path_of(c, s)) for f in inputs.families) for s in spaces
+        )
+    ]
+
+    def text(found: Any) -> str:
+        if not isinstance(found, dict) or not finite(found.get("mean")):
+            return ""
+        half = f" ± {found['half']:.3g}" if finite(found.get("half")) else ""
+        return f"{found['mean']:.3g}{half}"
+
+    rows = []
+    for space in spaces:
+        for family in inputs.families:
+            cells = [text(lookup(families.get(family, {}), path_of(c, space))) for c in columns]
+            rows.append({"space": space, "name": family, "cells": cells})
+        real = [lookup(inputs.real.metrics, path_of(c, space)) for c in columns]
+        rows.append(
+            {
+                "space": space,
+                "name": "real data",
+                "cells": [f"{v:.3g}" if finite(v) else "" for v in real],
+            }
+        )
+    by_space = {spaces[0]: inputs.comparison["verdicts"]}
+    by_space |= {s: v["verdicts"] for s, v in (inputs.comparison.get("spaces") or {}).items()}
+    rankings = [
+        {
+            "metric": c.label,
+            "by_space": [
+                (by_space.get(s) or {}).get(c.metric, {}).get("ranking", "") for s in spaces
+            ],
+        }
+        for c in columns
+    ]
+    return {"spaces": spaces, "columns": columns, "rows": rows, "rankings": rankings}
+
+
 def table(inputs: ReportInputs) -> dict[str, Any]:
     """One row per family (mean ± CI over its seeds) and the real-data floor; a cell is marked
     best only where the compare stage found that family significantly better than all others.
@@ -143,6 +194,7 @@ def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
         shown = " · ".join(
             f"{f} {mean_text(v, column)} ({found['letters'][f]})" for f, v in values.items() if v
         )
+        agreement = (comparison.get("agreement") or {}).get(column.metric)
         ranking = found["ranking"] if n >= 2 else "no verdict: one seed gives no interval (set "
         ranking = ranking if n >= 2 else ranking + "compare.seeds to 3 or more)"
         lines.append(
@@ -154,6 +206,8 @@ def headline(inputs: ReportInputs) -> list[dict[str, Any]]:
                 "families": f"{shown} ({level}% CI, {n} seeds; {found['scale']} scale)",
                 "pairs": pair_rows(found, column, n) if n >= 2 else [],
                 "floor": fmt(real_value(inputs, column), column.digits),
+                "agreement": agreement["text"] if agreement and n >= 2 else "",
+                "agreement_status": agreement["status"] if agreement else "",
             }
         )
     return lines
