@@ -110,10 +110,13 @@ def _real_value(real: dict[str, Any], column: Column, extractor: str) -> Any:
 
 def _extractor(card: Path, metrics: dict[str, Any]) -> str:
     """The feature extractor a run's protocol card names; without the card (a DVC-cached out,
-    absent from a fresh clone until `dvc pull`), the metrics group that holds the FID, which is
-    named after its extractor; "" when neither says."""
+    absent from a fresh clone until `dvc pull`), the metrics group that holds the FID, named
+    after its extractor (with further feature spaces: the one that also holds the IS, which only
+    the primary space has); "" when neither says."""
     named = ((_read(card) or {}).get("feature_extractor") or {}).get("name")
     groups = [key for key, value in metrics.items() if isinstance(value, dict) and "fid" in value]
+    if len(groups) > 1:
+        groups = [key for key in groups if "is_mean" in metrics[key]]
     return named or (groups[0] if len(groups) == 1 else "")
 
 
