@@ -71,7 +71,8 @@ def main() -> None:
         total["on"] += with_part
         total["off"] += without
         print(f"{name:<16}{with_part:>10.1f}{without:>10.1f}{with_part / without - 1:>9.0%}")
-    print(f"{'all':<16}{total['on']:>10.1f}{total['off']:>10.1f}{total['on'] / total['off'] - 1:>9.0%}")
+    added = total["on"] / total["off"] - 1
+    print(f"{'all':<16}{total['on']:>10.1f}{total['off']:>10.1f}{added:>9.0%}")
 
 
 if __name__ == "__main__":
