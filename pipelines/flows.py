@@ -3,8 +3,9 @@
 DVC decides what is up to date: each task runs `dvc repro --single-item <stage>`, and a stage
 DVC skips ends in a Completed state named `Skipped` (or `Cached` when DVC restored its outputs
 from the run cache), so the UI tells work done from work avoided. A run that succeeds attaches
-the metric table (`genbench-metrics`) and links to the report (`genbench-report`,
-`genbench-report-markdown`) as artifacts.
+its headline with links to the report in MLflow (`genbench-headline`) and the metric table
+(`genbench-metrics`) as artifacts; every MLflow run its stages log carries the flow run's URL
+(`genbench.flow_run_url`), and the flow run is named after the commit and the execution.
 
 DVC holds one lock per workspace, so the tasks of one flow run go one at a time
 (max_workers=1) in dependency order; a failed stage's downstream tasks end `NotReady`, unrun.
@@ -19,7 +20,7 @@ from typing import Any
 
 import networkx as nx
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
@@ -29,6 +30,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from genbench.config.all import validate_params
 from genbench.config.orchestration import OrchestrationParams
 from genbench.errors import GenbenchError
+from genbench.system import git_commit
+from genbench.tracking import execution_label
 from pipelines import grid, summary
 from pipelines.graph import downstream, read_graph, run_order
 from pipelines.repro import (
@@ -43,6 +46,7 @@ from pipelines.repro import (
 STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
 SWEEP_ARTIFACT = "genbench-sweep"
 METRICS_ARTIFACT = "genbench-metrics"  # the metric table of a genbench flow run
+HEADLINE_ARTIFACT = "genbench-headline"  # its headline, with links to the report in MLflow
 COMPARE_FILE = summary.COMPARE_FILE  # what sweeps rank on
 
 
@@ -69,10 +73,13 @@ def load_settings(root: Path) -> OrchestrationParams:
 
 # DVC is the cache here: Prefect's own result caching and persistence stay off.
 @task(name="dvc-stage", cache_policy=NO_CACHE, persist_result=False)
-def dvc_stage(repo: str, stage: str, pipeline_id: str, pull: bool = False) -> State:
+def dvc_stage(
+    repo: str, stage: str, pipeline_id: str, pull: bool = False, flow_run_url: str | None = None
+) -> State:
     """Bring one DVC stage up to date; its output goes to this task's log line by line."""
     logger = get_run_logger()
-    outcome = repro_stage(repo, stage, dvc_env(pipeline_id), logger.info, pull=pull)
+    env = dvc_env(pipeline_id, flow_run_url=flow_run_url)
+    outcome = repro_stage(repo, stage, env, logger.info, pull=pull)
     return Completed(name=STATE_NAMES[outcome], message=f"{stage}: {outcome.value}")
 
 
@@ -100,7 +107,19 @@ def _failure(graph: nx.DiGraph, futures: dict[str, PrefectFuture]) -> str | None
     return line + (f"; not run: {', '.join(blocked)}" if blocked else "")
 
 
-@flow(name="genbench", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def execution_id() -> str:
+    """The MLflow runs of one flow run share this tag (genbench.pipeline_id): the user's
+    GENBENCH_PIPELINE_ID, else the flow run's id."""
+    return os.environ.get("GENBENCH_PIPELINE_ID") or flow_run.get_id() or "genbench"
+
+
+def run_name() -> str:
+    """A flow run's name: the commit and the execution (`genbench 3f795a0 · 1b2c3d4e`)."""
+    commit = git_commit(Path.cwd())[:7]
+    return f"genbench {commit} · {execution_label(execution_id())}"
+
+
+@flow(name="genbench", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def genbench(
     repo: str = ".", targets: list[str] | None = None, pull: bool = False, push: bool = False
 ) -> dict[str, str]:
@@ -117,14 +136,13 @@ def genbench(
     stage_task = dvc_stage.with_options(
         retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
     )
-    # The MLflow runs of one flow run share this tag (genbench.pipeline_id), unless the user
-    # named the execution.
-    pipeline_id = os.environ.get("GENBENCH_PIPELINE_ID") or flow_run.get_id() or "genbench"
+    pipeline_id, url = execution_id(), flow_run.ui_url
+    url = url if url and url.startswith(("http://", "https://")) else None  # ephemeral: no UI
     futures: dict[str, PrefectFuture] = {}
     for name in run_order(graph, targets):
         upstream = [futures[up] for up in graph.predecessors(name)]
         futures[name] = stage_task.with_options(task_run_name=name).submit(
-            str(root), name, pipeline_id, pull, wait_for=upstream
+            str(root), name, pipeline_id, pull, url, wait_for=upstream
         )
     for future in futures.values():
         future.wait()
@@ -133,7 +151,7 @@ def genbench(
         raise StageError(error)
     if push:
         dvc_push.with_options(retries=settings.retries)(str(root))
-    attach_results(root)
+    attach_results(root, pipeline_id)
     outcomes = {state_name: outcome.value for outcome, state_name in STATE_NAMES.items()}
     stage_outcomes = {name: outcomes[future.state.name] for name, future in futures.items()}
     line = "; ".join(f"{k} {v}" for k, v in stage_outcomes.items())
@@ -141,19 +159,23 @@ def genbench(
     return stage_outcomes
 
 
-def attach_results(root: Path) -> None:
-    """The metric table and links to the report, as artifacts of this flow run (UI: the run's
-    Artifacts tab), from the outputs as they are now; missing outputs are left out."""
+def attach_results(root: Path, pipeline_id: str) -> None:
+    """What this flow run made, as artifacts (UI: the run's Artifacts tab), from the outputs as
+    they are now: the headline (`genbench-headline`) with links into MLflow (the report run's
+    artifacts, the experiment) when the store has a web address, and the metric table.
+    Missing outputs are left out."""
+    headline = summary.headline_markdown(root)
+    record = summary.report_run(root, pipeline_id)
+    if headline:
+        links = summary.mlflow_links(record)
+        create_markdown_artifact(
+            headline + "\n\n" + links,
+            key=HEADLINE_ARTIFACT,
+            description=f"The comparison's headline (execution {pipeline_id})",
+        )
     table = summary.metrics_markdown(root)
     if table:
         create_markdown_artifact(table, key=METRICS_ARTIFACT, description=f"Metric table of {root}")
-    for key, path in summary.report_files(root).items():
-        create_link_artifact(
-            path.as_uri(),
-            link_text=path.name,
-            key=key,
-            description=f"The comparison report ({path.name}) of {root}; open it from this machine",
-        )
 
 
 @task(name="dvc-experiment", cache_policy=NO_CACHE, persist_result=False)

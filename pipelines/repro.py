@@ -44,12 +44,17 @@ class CommandResult:
     output: str  # the whole output, stdout and stderr interleaved
 
 
-def dvc_env(pipeline_id: str | None = None, tracking_uri: str | None = None) -> dict[str, str]:
-    """The environment of a DVC command: venv first, no analytics, optional MLflow grouping."""
+def dvc_env(
+    pipeline_id: str | None = None, tracking_uri: str | None = None, flow_run_url: str | None = None
+) -> dict[str, str]:
+    """The environment of a DVC command: venv first, no analytics, optional MLflow grouping and
+    the flow run's URL (a tag on every MLflow run the stages log)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if pipeline_id:
         env["GENBENCH_PIPELINE_ID"] = pipeline_id
+    if flow_run_url:
+        env["GENBENCH_FLOW_RUN_URL"] = flow_run_url
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from genbench import tracking
 from genbench.report.table import (
     COLUMNS,
     EXTRACTOR,
@@ -20,16 +21,14 @@ from genbench.report.table import (
     mean_text,
     path_of,
 )
+from pipelines.repro import absolute_tracking_uri
 
 # The compare stage's and the report stage's outs in dvc.yaml, relative to the project root.
 COMPARE_FILE = "metrics/compare.json"
 RUNS_DIR = "metrics/runs"  # <family>-<seed>.json, one per evaluated model
 REAL_FILE = "metrics/real.json"  # the evaluate_real stage's: the real-data floor
-# Artifact key (lowercase, dashes: Prefect's rule) -> report file.
-REPORT_FILES = {
-    "genbench-report": "reports/index.html",
-    "genbench-report-markdown": "reports/report.md",
-}
+REPORT_MARKDOWN = "reports/report.md"  # the report stage's
+HEADLINE_START = "## Headline\n"  # its headline section (report/templates/report.md.j2)
 # The metrics the compare stage ranks: the report's headline.
 HEADLINE = tuple(column for column in COLUMNS if column.verdict)
 
@@ -74,7 +73,7 @@ def comparison_markdown(compare: dict[str, Any], real: dict[str, Any] | None = N
         f"t interval over {len(seeds)} seed(s) {seeds}. Verdict: the families in ordered "
         "groups, best first (A ≻ B separated, A ≈ B equivalent, {A, B} not separated; "
         f"{compare.get('test', 'the compare stage')}); bold: the family separated from every "
-        "other. Full report: the `genbench-report` artifact."
+        "other. Headline and the report in MLflow: the `genbench-headline` artifact."
     )
     return "\n".join([intro, "", *_table(["family", *_labels(extractor)], rows)])
 
@@ -95,10 +94,40 @@ def runs_markdown(runs: dict[str, dict[str, Any]], extractors: dict[str, str]) -
     return "\n".join([intro, "", *_table(["run", *labels], rows)])
 
 
-def report_files(root: Path) -> dict[str, Path]:
-    """Artifact key -> absolute path of each report file that exists."""
-    found = {key: (root / name).resolve() for key, name in REPORT_FILES.items()}
-    return {key: path for key, path in found.items() if path.is_file()}
+def headline_markdown(root: Path) -> str | None:
+    """reports/report.md's headline section (the verdict per metric, in Markdown), or None when
+    there is no report."""
+    try:
+        text = (root / REPORT_MARKDOWN).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if HEADLINE_START not in text:
+        return None
+    section = text.split(HEADLINE_START, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    return "## Headline\n" + section.strip()
+
+
+def report_run(root: Path, pipeline_id: str) -> dict | None:
+    """The report stage's MLflow run of this execution (its record), or None."""
+    return tracking.find_report_run(pipeline_id, absolute_tracking_uri(root))
+
+
+def mlflow_links(record: dict | None) -> str:
+    """Where the report is in MLflow, as Markdown: links when the store has a web address (a
+    browser opens them from Prefect's UI), else how to open it."""
+    if record is None:
+        return "The report was not logged to MLflow: see the report stage's log."
+    links = tracking.ui_links(record)
+    if links:
+        return (
+            f"[The report in MLflow]({links['report']}) · "
+            f"[the MLflow experiment]({links['experiment']})"
+        )
+    uri = record["tracking_uri"]
+    return (
+        f"The report is MLflow run `{record['run_id']}` (artifacts under `report/`) in `{uri}`: "
+        f"`mlflow ui --backend-store-uri {uri}` serves it (experiment {record['experiment_id']})."
+    )
 
 
 def _real_value(real: dict[str, Any], column: Column, extractor: str) -> Any:

@@ -1,5 +1,7 @@
 """DVC stage `compare`: every family's metrics over its seeds (mean, standard deviation, t
-interval), every pair of families tested and the ranking per metric, in metrics/compare.json;
+interval), every pair of families tested and the ranking per metric, in metrics/compare.json,
+and each family's verdict metrics (means) in a small file, metrics/summary/<family>.json, DVC's
+metrics files (so `dvc metrics show` and `dvc exp show` stay narrow);
 the aggregates are logged to MLflow as a run `compare · <execution>`, which tags the runs it
 compared with the execution (tracking.tag_execution).
 """
@@ -7,7 +9,7 @@ compared with the execution (tracking.tag_execution).
 import argparse
 from pathlib import Path
 
-from genbench.compare.run import log_compare, run_compare
+from genbench.compare.run import log_compare, run_compare, write_summaries
 from genbench.config.base import load_params
 from genbench.config.compare import CompareParams
 from genbench.config.verdict import VerdictParams
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="compare.json to write")
     parser.add_argument("--curves", help="folder for one curve CSV per family (dvc plots)")
     parser.add_argument("--models", help="trained models' folder (their training times)")
+    parser.add_argument("--summary", help="folder for one small metrics file per family")
     args = parser.parse_args()
     params = load_params(args.params, compare=CompareParams, verdict=VerdictParams)
     cfg, wording = params["compare"], params["verdict"]
@@ -29,6 +32,8 @@ def main() -> None:
     curves = Path(args.curves) if args.curves else None
     models = Path(args.models) if args.models else None
     result = run_compare(args.names, cfg, wording, Path(args.runs), out, curves, models)
+    if args.summary:
+        write_summaries(result, Path(args.summary))
     log_compare(result, Path(args.params), out, Path(args.runs))
     for metric, found in result["verdicts"].items():
         flag = " (borderline)" if found["borderline"] else ""

@@ -146,9 +146,14 @@ def test_metrics_and_protocol_card(evaluated):
     vae = json.loads((root / "m/vae.json").read_text())
     # the memorisation block and the val split's FID/KID are new; precision/recall now come on
     # equal-size sets with density and coverage, each the mean (and *_std) over the repeats
-    assert set(vae) == {"evaluator", "ssim", "cost", "memorisation", "val", "curve", "protocol"}
+    assert set(vae) == {
+        "evaluator", "random-cnn", "ssim", "cost", "memorisation", "val", "curve", "protocol"
+    }  # fmt: skip
     prdc = {f"{m}{s}" for m in ("precision", "recall", "density", "coverage") for s in ("", "_std")}
     assert set(vae["evaluator"]) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", *prdc}
+    # the second feature space (the default's random CNN): the same but IS (it has no classes)
+    assert set(vae["random-cnn"]) == {"fid", "kid_mean", "kid_std", *prdc}
+    assert vae["random-cnn"]["fid"] != vae["evaluator"]["fid"]
     assert set(vae["val"]["evaluator"]) == {"fid", "kid_mean", "kid_std"}
     assert vae["val"]["evaluator"]["fid"] != vae["evaluator"]["fid"]  # another reference
     memo = vae["memorisation"]["evaluator"]
@@ -244,6 +249,11 @@ def test_evaluation_is_a_run_of_its_own_beside_the_training_run(evaluated):
     (used,) = run.inputs.dataset_inputs  # the reference split
     assert used.dataset.name == "digits-8px/test"
     assert used.dataset.digest == read_meta(data)["sha256"]["test_images.npy"][:32]
+    # nested under the training run, a grid of samples per snapshot at its training step
+    assert tags["mlflow.parentRunId"] == training.info.run_id
+    steps = sorted(p["step"] for p in points)
+    grids = mlflow.MlflowClient().list_artifacts(run.info.run_id, "images")
+    assert len(grids) >= len(set(steps)) and all("samples" in g.path for g in grids)
     # the training run was not reopened: it ended before the evaluation began
     assert training.info.end_time < run.info.start_time
     assert "train/loss" in training.data.metrics and not any(

@@ -3,6 +3,7 @@ the training run, its model, an evaluation and comparison beside it, and the UI 
 
 import json
 import os
+import time
 
 import mlflow
 import pytest
@@ -64,6 +65,7 @@ def test_training_run_is_tracked_on_a_real_server(trained, tiny_data, mlflow_ser
     assert params["z_dim"] == "8" and params["widths"] == "[16]" and params["steps"] == "30"
     assert params["batch_size"] == "16" and "ema_decay" in params and "gan.z_dim" not in params
     assert params["budget.steps"] == "30" and params["data.image_size"] == "8"
+    assert params["budget.unit"] == "steps" and "budget.budget.unit" not in params
     assert params["seed"] == "0"
     tags = run.data.tags
     assert tags["genbench.family"] == "gan" and tags["genbench.dvc_stage"] == "train@gan-0"
@@ -72,7 +74,13 @@ def test_training_run_is_tracked_on_a_real_server(trained, tiny_data, mlflow_ser
     history = client.get_metric_history(run.info.run_id, "train/loss_d")
     assert [m.step for m in history] == [10, 20, 30]
     assert client.get_metric_history(run.info.run_id, "train/images_per_second")[-1].value > 0
+    # the learning rate at every logged step, one curve per optimizer
+    lr = client.get_metric_history(run.info.run_id, "train/lr_generator")
+    assert [m.step for m in lr] == [10, 20, 30] and lr[-1].value > 0
     assert "system/cpu_utilization_percentage" in run.data.metrics
+    # MLflow 3's UI opens the experiment on runs and charts, not its GenAI views
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"samples.png", "weights.safetensors", "config.json", "train_stats.json"} <= artifacts
     (data,) = run.inputs.dataset_inputs
@@ -87,6 +95,8 @@ def test_logged_model_samples_and_registers(trained, mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
     run = mlflow.get_run(record["run_id"])
     (output,) = run.outputs.model_outputs
+    assert output.model_id == record["model_id"]  # in mlflow_run.json for the evaluation
+    assert mlflow.get_logged_model(output.model_id).name == "gan-seed0"  # not `model`
     generator = mlflow.pytorch.load_model(f"models:/{output.model_id}")
     weights = load_weights(root / "models/gan/weights.safetensors")
     assert all(torch.equal(generator.state_dict()[k], v) for k, v in weights.items())
@@ -118,9 +128,15 @@ def test_evaluations_comparison_and_report_leave_the_training_run_as_it_ended(
     client = MlflowClient(tracking_uri=mlflow_server)
     ended = client.get_run(record["run_id"]).info.end_time
     params = root / "params.yaml"
-    first = tracking.log_evaluation(record, params, evaluation(root, tiny_data, 12.5, 100))
-    second = tracking.log_evaluation(record, params, evaluation(root, tiny_data, 11.0, 200))
+    first = evaluate(record, params, evaluation(root, tiny_data, 12.5, 100))
+    second = evaluate(record, params, evaluation(root, tiny_data, 11.0, 200))
     runs = {i: client.get_run(i) for i in (first, second)}
+    # nested under the training run in the UI's list (a tag on the evaluation run only), open
+    # while the evaluation worked, and its FID shown on the training run's logged model
+    assert runs[second].data.tags["mlflow.parentRunId"] == record["run_id"]
+    assert runs[second].info.end_time - runs[second].info.start_time >= 300
+    model = mlflow.get_logged_model(record["model_id"])
+    assert {m.key: m.value for m in model.metrics}["eval/evaluator.fid"] in (12.5, 11.0)
     assert [r.data.metrics["eval/evaluator.fid"] for r in runs.values()] == [12.5, 11.0]
     assert runs[second].data.params["evaluate.num_samples"] == "200"
     assert runs[second].data.params["z_dim"] == "8"  # the training's params, in the same row
@@ -145,10 +161,28 @@ def test_evaluations_comparison_and_report_leave_the_training_run_as_it_ended(
 
     (root / "report").mkdir()
     (root / "report/index.html").write_text("<html></html>")
-    assert tracking.log_report([record], root / "report", "report/exec-2") == 1
-    assert client.list_artifacts(record["run_id"], "report/exec-2")[0].path.endswith("index.html")
-    after = client.get_run(record["run_id"]).info
-    assert after.end_time == ended and after.status == "FINISHED"
+    report = tracking.log_report(params, root / "report")  # a run of its own
+    assert client.get_run(report["run_id"]).info.run_name == "report · exec-2"
+    assert client.list_artifacts(report["run_id"], "report")[0].path.endswith("index.html")
+    assert tracking.find_report_run("exec-2") == report
+    links = tracking.ui_links(report)
+    assert (
+        links["report"].startswith(f"{mlflow_server}/#/experiments/")
+        and "/artifacts/" in (links["report"])
+    )
+    after = client.get_run(record["run_id"])
+    assert after.info.end_time == ended and after.info.status == "FINISHED"
+    assert not client.list_artifacts(record["run_id"], "report")  # no stage writes into it
+
+
+def evaluate(record: dict, params, found: tracking.Evaluation) -> str:
+    """An evaluation's MLflow run as the evaluate stage makes it: open while it works (here a
+    0.3 s stand-in for the work), then its results; returns the run's id."""
+    with tracking.evaluation_run(record, params) as logging:
+        assert logging
+        time.sleep(0.3)
+        tracking.log_evaluation(record, found)
+        return mlflow.active_run().info.run_id
 
 
 def text_of(page) -> str:
@@ -173,9 +207,14 @@ def test_mlflow_ui_lists_the_runs_and_shows_their_params(trained, mlflow_server)
             page.goto(f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}")
             page.get_by_text("budget.steps").first.wait_for(timeout=120_000)
             shown = text_of(page)
+            # the Models tab: the logged model under its family-and-seed name
+            page.goto(f"{mlflow_server}/#/experiments/{experiment}/models")
+            page.get_by_text("gan-seed0", exact=True).first.wait_for(timeout=120_000)
+            models = text_of(page)
         finally:
             browser.close()
     assert "gan-seed0 · test-pipeline" in listed
+    assert "gan-seed0" in models.splitlines()
     lines = shown.splitlines()
     assert "steps" in lines and "z_dim" in lines and "genbench.family" in shown, shown[:3000]
 

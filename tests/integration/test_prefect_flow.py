@@ -69,6 +69,20 @@ def mlflow_runs(project, tag_value: str) -> list[tuple]:
         ).fetchall()
 
 
+def flow_run_urls(project, tag_value: str) -> list[str]:
+    """genbench.flow_run_url of the MLflow runs tagged genbench.pipeline_id = tag_value."""
+    with sqlite3.connect(project / "mlflow.db") as db:
+        return [
+            url
+            for (url,) in db.execute(
+                "SELECT u.value FROM tags AS p JOIN tags AS u ON u.run_uuid = p.run_uuid "
+                "WHERE p.key = 'genbench.pipeline_id' AND p.value = ? "
+                "AND u.key = 'genbench.flow_run_url'",
+                (tag_value,),
+            )
+        ]
+
+
 def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     """New GAN params: the GAN chain runs, every other stage is a `Skipped` task of the run."""
     set_params(project, {"gan": {"lr_g": 0.0004}})
@@ -105,14 +119,21 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     named = sorted(name for name, _ in mlflow_runs(project, run_id))
     assert all(name.endswith(f" · {run_id[:8]}") for name in named)  # the flow run's uuid
     models = ["gan-seed0", "gan-seed1"]  # the runs of the stages that ran, none of the rest
-    expected = sorted(["compare", *models, *(f"eval {model}" for model in models)])
-    assert [name.split(" · ")[0] for name in named] == expected
-    # The metric table and the report it just rendered, as artifacts of this flow run
+    expected = ["compare", *models, *(f"eval {model}" for model in models), "report"]
+    assert [name.split(" · ")[0] for name in named] == sorted(expected)
+    # every one links back to the flow run
+    urls = flow_run_urls(project, run_id)
+    assert len(urls) == len(named) and all(url.endswith(run_id) for url in urls)
+    # the headline and the metric table, as artifacts of this flow run
     found = api(prefect_server, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
     by_key = {artifact["key"]: artifact["data"] for artifact in found}
-    assert set(by_key) == {"genbench-metrics", "genbench-report", "genbench-report-markdown"}
+    assert set(by_key) == {"genbench-metrics", "genbench-headline"}
     assert all(f"| {family} |" in by_key["genbench-metrics"] for family in ("gan", "vae", "ddpm"))
-    assert (project / "reports/index.html").as_uri() in by_key["genbench-report"]
+    headline = by_key["genbench-headline"]
+    assert headline.startswith("## Headline") and "**FID**" in headline
+    # the report run of this execution, in this project's mlflow.db (no web address: how to
+    # open it)
+    assert "mlflow ui --backend-store-uri sqlite:///" in headline
 
 
 @pytest.mark.slow  # suite time; the outcome of each stage: tests/unit/test_pipelines_graph.py

@@ -26,10 +26,6 @@ from tests.integration.prefect_fixtures import (
 from tests.integration.test_report_browser import FLAGS, chromium
 
 ONE_STAGE = {"stages": {"check": {"cmd": "echo checked > checked.txt", "outs": ["checked.txt"]}}}
-REPORT_LINKS = {
-    "genbench-report": "reports/index.html",
-    "genbench-report-markdown": "reports/report.md",
-}
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +86,22 @@ def test_flow_run_attaches_the_metric_table_and_report_links(project, server, fl
     (stage,) = task_runs(server, flow_run).values()
     assert (stage["state"]["type"], stage["state"]["name"]) == ("COMPLETED", "Skipped")
     found = artifacts(server, flow_run)
-    assert set(found) == {"genbench-metrics", *REPORT_LINKS}
+    assert set(found) == {"genbench-metrics", "genbench-headline"}
     table = found["genbench-metrics"]
     assert table["type"] == "markdown"
     rows = {line.split(" | ")[0].strip("| ") for line in table["data"].splitlines()}
     assert {"gan", "vae", "ddpm", "real data", "verdict"} <= rows
     assert "±" in table["data"] and "FID (evaluator)" in table["data"]
-    for key, name in REPORT_LINKS.items():
-        uri = (project / name).resolve().as_uri()
-        assert found[key]["data"] == f"[{(project / name).name}]({uri})"
+    # the headline, with where the report is in MLflow (this copy's store has no report run)
+    headline = found["genbench-headline"]
+    assert headline["type"] == "markdown" and headline["data"].startswith("## Headline")
+    assert "**FID**" in headline["data"] and "not logged to MLflow" in headline["data"]
+    # named after the commit and the execution
+    run = api(server, f"/flow_runs/{flow_run}")
+    commit_sha = subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
+    assert run["name"].startswith(f"genbench {commit_sha} · ") and len(commit_sha) == 7
 
 
 def test_prefect_yaml_deploys_the_nightly_schedule(project, server, tmp_path):

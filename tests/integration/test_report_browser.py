@@ -6,7 +6,9 @@ skip. Elsewhere it skips, saying why, when no Chromium is found.
 
 import json
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,11 @@ SPACE_ROWS = (
     "Array.from(document.querySelectorAll('#spaces-table tbody tr'))"
     ".map(tr => [tr.cells[0].textContent, tr.cells[1].textContent])"
 )
+# the metric table scrolled to its right end: the model column stays in view (sticky)
+STICKY = """() => { const table = document.querySelector('#metric-table');
+  const box = table.parentElement; box.scrollLeft = box.scrollWidth;
+  const cell = table.querySelector('tbody td'); const at = cell.getBoundingClientRect();
+  return {scrolled: box.scrollLeft, cell: at.left, box: box.getBoundingClientRect().left}; }"""
 COMPUTE_FIGURE = (
     "(() => { const img = document.querySelector('#compute-figure img');"
     " return img && img.naturalWidth > 0 && img === document.images[0]; })()"
@@ -107,6 +114,10 @@ def test_report_opens_in_chromium(tmp_path, which):
             rankings, borderline = page.evaluate(RANKINGS), page.evaluate(BORDERLINE)
             pairs = page.evaluate(PAIRS)
             agreement, space_rows = page.evaluate(AGREEMENT), page.evaluate(SPACE_ROWS)
+            text = page.inner_text("body")
+            page.set_viewport_size({"width": 900, "height": 900})  # the table must scroll
+            sticky = page.evaluate(STICKY)
+            page.set_viewport_size({"width": 1280, "height": 900})
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
@@ -141,5 +152,56 @@ def test_report_opens_in_chromium(tmp_path, which):
         # planted: random-cnn ranks FID the other way round
         fid = next(text for classes, text in agreement if "disagree" in classes)
         assert "disagree on ddpm vs gan (evaluator: ddpm ≻ gan; random-cnn: gan ≻ ddpm)" in fid
+    assert sticky["scrolled"] > 0 and abs(sticky["cell"] - sticky["box"]) < 2, sticky
+    assert "real-data floor" not in text and "real-data reference" in text
+    if which != "fixture outputs":  # the stage names its execution (MLflow's pipeline id)
+        assert re.search(r"Execution [0-9a-z-]+: its MLflow runs carry it", text)
     width, height = Image.open(shot).size
     assert width == 1280 and height > 900  # the whole page, longer than one screen
+
+
+# `dvc plots show`'s page: every plot drawn (a canvas with pixels), and the curves of quality
+# against compute in one colour per family (the template's range, first three colours)
+PLOT_COLOURS = {"gan": (31, 119, 180), "vae": (214, 39, 40), "ddpm": (44, 160, 44)}
+CANVASES = """() => Array.from(document.querySelectorAll('canvas')).map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const found = {};
+  for (let i = 0; i < d.length; i += 4) { found[d[i] + ',' + d[i + 1] + ',' + d[i + 2]] = 1; }
+  return {width: c.width, height: c.height, colours: Object.keys(found)};
+})"""
+
+
+def test_dvc_plots_show_draws_offline_in_one_colour_per_family(tiny_graph, tmp_path):
+    """The project's DVC config names an HTML template with Vega inlined: `dvc plots show`
+    draws without a network (DVC's own template loads Vega from a CDN)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.conftest import project_env
+
+    executable = chromium()
+    out = tmp_path / "plots"
+    subprocess.run(
+        ["dvc", "plots", "show", "-o", str(out)],
+        cwd=tiny_graph.root,
+        env=project_env(tiny_graph.root),
+        check=True,
+        capture_output=True,
+    )
+    html = (out / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            blocked = []
+            page.on("request", lambda r: r.url.startswith(("http", "ws")) and blocked.append(r.url))
+            page.goto((out / "index.html").as_uri(), wait_until="load")
+            page.wait_for_function("document.querySelectorAll('canvas').length >= 6")
+            canvases = page.evaluate(CANVASES)
+        finally:
+            browser.close()
+    assert blocked == []
+    assert len(canvases) >= 6 and all(c["width"] > 100 and c["height"] > 100 for c in canvases)
+    drawn = [{tuple(map(int, c.split(","))) for c in found["colours"]} for found in canvases]
+    families = [sum(colour in seen for colour in PLOT_COLOURS.values()) for seen in drawn]
+    assert max(families) == 3, families  # the FID and KID curves: three colours

@@ -70,10 +70,15 @@ def test_without_compare_json_one_row_per_run_then_nothing(tmp_path):
     assert rows["gan-0"][0] == "-" and "inception-v3-compat" in rows["run"][0]
 
 
-def test_report_files_are_absolute_and_only_those_that_exist(tmp_path):
-    found = summary.report_files(ROOT)
-    assert found == {key: (ROOT / name) for key, name in summary.REPORT_FILES.items()}
-    assert all(path.is_absolute() for path in found.values())
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports/report.md").write_text("# report")
-    assert list(summary.report_files(tmp_path)) == ["genbench-report-markdown"]
+def test_headline_is_the_report_sections_first_part_and_links_say_where(tmp_path):
+    found = summary.headline_markdown(ROOT)
+    assert found.startswith("## Headline") and "**FID**" in found and "### " not in found
+    assert summary.headline_markdown(tmp_path) is None  # no report
+    assert "not logged to MLflow" in summary.mlflow_links(None)
+    record = {"run_id": "r1", "experiment_id": "3", "tracking_uri": "http://127.0.0.1:5000"}
+    links = summary.mlflow_links(record)
+    assert "(http://127.0.0.1:5000/#/experiments/3/runs/r1/artifacts/report)" in links
+    local = summary.mlflow_links(record | {"tracking_uri": "sqlite:////x/mlflow.db"})
+    assert "mlflow ui --backend-store-uri sqlite:////x/mlflow.db" in local
+    assert summary.report_run(tmp_path, "exec") is None  # no store: none, and none created
+    assert not (tmp_path / "mlflow.db").exists()

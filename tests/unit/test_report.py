@@ -238,8 +238,17 @@ def test_changes_under_another_protocol_or_nan_are_not_called_better(tmp_path):
     rows = Tables()
     rows.feed(page)
     found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
-    assert found[("metrics/runs/ddpm-0.json", "evaluator.fid")] == "not comparable"
-    assert found[("metrics/runs/vae-1.json", "evaluator.kid_mean")] == "not comparable"
+    # one row per file made under another protocol, saying which part changed
+    apart = {
+        r[0][0]: (r[1][0], r[4][0])
+        for r in rows.tables["change-table"][1:]
+        if r[5][0] == "not comparable"
+    }
+    assert set(apart) == {"metrics/runs/ddpm-0.json", "metrics/runs/vae-1.json"}
+    assert apart["metrics/runs/ddpm-0.json"][0].endswith(" quality numbers")
+    assert apart["metrics/runs/ddpm-0.json"][1] == "protocol changed: num_samples"
+    assert apart["metrics/runs/vae-1.json"][1] == "protocol changed: kid"
+    assert ("metrics/runs/ddpm-0.json", "evaluator.fid") not in found
     assert found[("metrics/runs/ddpm-0.json", "cost.generator_parameters")] == "changed"
     # a measured duration moves with the machine's load: never better or worse
     assert found[("metrics/runs/vae-0.json", "cost.sampling_ms_per_image")] == "timing"
@@ -264,7 +273,10 @@ def test_metrics_from_before_the_protocol_digest_are_judged_by_the_committed_car
     rows = Tables()
     rows.feed(page)
     found = {(row[0][0], row[1][0]): row[5][0] for row in rows.tables["change-table"][1:]}
-    assert found[("metrics/runs/gan-0.json", "evaluator.fid")] == "not comparable"
+    apart = [r for r in rows.tables["change-table"][1:] if r[5][0] == "not comparable"]
+    assert [(r[0][0], r[4][0]) for r in apart] == [
+        ("metrics/runs/gan-0.json", "protocol changed: num_samples")
+    ]
     assert found[("metrics/runs/vae-0.json", "evaluator.fid")] in ("better", "worse")
 
 

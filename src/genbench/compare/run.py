@@ -203,18 +203,59 @@ def run_compare(
     return result
 
 
+def summary_of(result: dict, family: str) -> dict[str, float]:
+    """One family's small metrics file: each verdict metric's mean over the seeds in the
+    primary space, by its short name (`fid`, `kid`, `is`, ...); the intervals and tests are in
+    compare.json and the report."""
+    stats = result["families"][family].get(result["extractor"], {})
+    return {
+        metric.key: stats[metric.metric]["mean"]
+        for metric in VERDICT_METRICS
+        if metric.metric in stats and stats[metric.metric]["mean"] is not None
+    }
+
+
+def write_summaries(result: dict, folder: Path) -> None:
+    """metrics/summary/<family>.json for every family (DVC's metrics files: one row each in
+    `dvc metrics show`, a column per verdict metric)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for family in result["families"]:
+        write_json(folder / f"{family}.json", summary_of(result, family))
+
+
 def log_compare(result: dict, params_file: Path, out: Path, runs: Path) -> bool:
-    """Each family's mean and interval per metric into MLflow (a run of its own), and the
-    execution's id onto the runs that made the metrics files in `runs`; False, saying why, when
-    the store cannot take it (compare.json stands either way)."""
-    flat = {}
+    """A run of its own in MLflow: a handful of metrics (each family's mean FID and KID in the
+    primary space, `<family>.fid`), the table of every verdict metric's mean ± interval per
+    family as an artifact (`families.md`) beside compare.json, and the execution's id onto the
+    runs that made the metrics files in `runs`; False, saying why, when the store cannot take it
+    (compare.json stands either way)."""
+    extractor, shown = result["extractor"], {}
     for family, stats in result["families"].items():
-        for key, summary_of in flatten(stats).items():
-            if key.endswith((".mean", ".ci_low", ".ci_high")) and summary_of is not None:
-                flat[f"{family}.{key}"] = summary_of
+        for metric in ("fid", "kid_mean"):
+            mean = stats.get(extractor, {}).get(metric, {}).get("mean")
+            if mean is not None:
+                shown[f"{family}.{metric.split('_')[0]}"] = mean
     files = {
         run_name(f, s): runs / f"{run_name(f, s)}.json"
         for f in result["families"]
         for s in result["seeds"]
     }
-    return tracking.log_comparison(params_file, flat, result["seeds"], out, files)
+    table = families_table(result)
+    return tracking.log_comparison(params_file, shown, result["seeds"], out, files, table)
+
+
+def families_table(result: dict) -> str:
+    """compare.json's verdict metrics as a Markdown table: family × metric, mean ± half-width
+    (primary space)."""
+    extractor = result["extractor"]
+    header = [m.label for m in VERDICT_METRICS]
+    lines = ["| family | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for family, stats in result["families"].items():
+        cells = []
+        for metric in VERDICT_METRICS:
+            found = stats.get(extractor, {}).get(metric.metric, {})
+            mean, half = found.get("mean"), found.get("half")
+            text = "" if mean is None else f"{mean:.{metric.digits}f}"
+            cells.append(text + (f" ± {half:.{metric.digits}f}" if text and half else ""))
+        lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ the full-protocol numbers (FID's bias grows as the sample count falls; KID has n
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,12 @@ def score_curve(
     cfg: EvaluateParams,
     sets: FeatureSets,
     seed: int,
+    shown: Callable[[int, torch.Tensor], None] | None = None,
 ) -> dict[str, Any] | None:
     """The curve of one model: one point per snapshot, scored on curve_size images drawn with
     the model's seed (the last point: the first of the final evaluation's samples). None when
-    the curve is off (curve_samples 0) or the model has no snapshots."""
+    the curve is off (curve_samples 0) or the model has no snapshots. `shown(step, images)`
+    gets each point's scored images (the sample grids of the evaluation's MLflow run)."""
     index, count = read_snapshot_index(model_dir), curve_size(cfg)
     if not index or not count:
         return None
@@ -68,6 +71,8 @@ def score_curve(
                 weights = model_dir / SNAPSHOTS / row["file"]
                 images = _snapshot_images(model, weights, count, seed, cfg.batch_size)
             scored[row["file"]] = kid_and_fid(sets.of_images(images), reference, cfg, seed)
+            if shown is not None:
+                shown(int(row["step"]), images)
         points.append({**{key: row[key] for key in POINT_KEYS}, **scored[row["file"]]})
     return {"extractor": sets.extractor.label, "samples": count, "points": points}
 

@@ -17,6 +17,7 @@ from genbench.evaluation.curve import score_curve, score_floor
 from genbench.evaluation.extractor import Extractor, prepare_extractor, prepare_space
 from genbench.evaluation.features import FeatureSets
 from genbench.evaluation.scoring import (
+    FIGURE_SAMPLES,
     evaluate_images,
     fidelity_scores,
     floor_split,
@@ -27,6 +28,7 @@ from genbench.evaluation.scoring import (
     write_figures,
 )
 from genbench.files import write_json
+from genbench.imaging import grid_image
 from genbench.layout import RUN, WEIGHTS
 from genbench.model_dir import TrainedModel, load_model
 
@@ -45,8 +47,8 @@ class Paths:
 
 
 def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
-    """Evaluate, write every output, log an MLflow run beside the model's training run; returns
-    (extractor, FID)."""
+    """Evaluate and write every output inside an MLflow run of its own, nested under the model's
+    training run (none for the real floor); returns (extractor, FID)."""
     params = load_params(params_file, seed=Seed, evaluate=EvaluateParams)
     cfg, seed, meta = params["evaluate"], params["seed"], read_meta(paths.data)
     device = resolve_device(cfg.device, key="evaluate.device")
@@ -55,6 +57,29 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     cuda = device.type == "cuda"
     extractor = prepare_extractor(cfg, paths.evaluator, cuda)
     spaces = [prepare_space(s, cfg, paths.evaluator, meta, cuda) for s in cfg.feature_spaces]
+    # read for logging only (not a dvc.yaml dep: each training has a new id)
+    record = json.loads((paths.model / RUN).read_text()) if paths.model else None
+    with tracking.evaluation_run(record, params_file) as logging:
+        results = _evaluate(cfg, seed, meta, paths, device, extractor, spaces, logging)
+        if logging:
+            evaluation = tracking.Evaluation(
+                cfg.model_dump(mode="json"),
+                results,
+                paths.out,
+                paths.card,
+                paths.model / WEIGHTS,
+                paths.data,
+                meta,
+            )
+            tracking.log_evaluation(record, evaluation)
+    return extractor.label, results[extractor.label]["fid"]
+
+
+def _evaluate(cfg, seed, meta, paths: Paths, device, extractor, spaces, logging: bool) -> dict:
+    """The evaluation's work: sample (or take real images), score in every space, write the
+    metrics, card and figures; returns the metrics. `logging`: an MLflow run is open (each
+    snapshot's sample grid goes into it)."""
+    cuda = device.type == "cuda"
     test, _ = load_split(paths.data, "test")  # reconstructions and the real diversity SSIM
     floor = None if paths.model else floor_split(cfg)
     model, cost = None, None
@@ -72,7 +97,8 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     if cost is not None:
         results["cost"] = cost
     if model is not None:
-        curve = score_curve(model, paths.model, generated, cfg, sets, seed)
+        shown = _log_grid if logging else None
+        curve = score_curve(model, paths.model, generated, cfg, sets, seed, shown)
         if curve is not None:
             results["curve"] = curve
     elif cfg.curve_samples:
@@ -84,19 +110,12 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     write_figures(paths.figures, generated, pairs, nearest)
     write_json(paths.out, results)
     write_json(paths.card, card)
-    if paths.model:  # read for logging only (not a dvc.yaml dep: each training has a new id)
-        record = json.loads((paths.model / RUN).read_text())
-        evaluation = tracking.Evaluation(
-            cfg.model_dump(mode="json"),
-            results,
-            paths.out,
-            paths.card,
-            paths.model / WEIGHTS,
-            paths.data,
-            meta,
-        )
-        tracking.log_evaluation(record, params_file, evaluation)
-    return extractor.label, results[extractor.label]["fid"]
+    return results
+
+
+def _log_grid(step: int, images: torch.Tensor) -> None:
+    """A snapshot's first scored samples, as a grid, into the evaluation's run at its step."""
+    tracking.log_snapshot_grid(grid_image(images[:FIGURE_SAMPLES], min_width=256), step)
 
 
 def score_in_space(

@@ -58,6 +58,7 @@ class ReportInputs:
     dataset: dict[str, Any]  # data/prepared/meta.json (+ "path")
     previous: Previous | None  # None: no git repository or no such revision
     previous_rev: str = "HEAD"
+    execution: str = ""  # the pipeline execution's id (its MLflow runs' genbench.pipeline_id)
 
     @property
     def seeds(self) -> list[int]:

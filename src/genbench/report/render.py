@@ -82,7 +82,7 @@ def caption(result: Result, file: str, real: bool) -> str:
     if file == NEAREST_FIGURE:
         return f"{result.name}: the samples closest to a training image (top), above that image"
     if real:
-        return "real data: train images, scored as the floor"
+        return "real data: train images, scored as the real-data reference"
     sampler = result.card.get("sampler")
     if not sampler:
         return f"{result.name}: the first of {result.card.get('num_samples', '?')} scored samples"
@@ -176,6 +176,7 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
     extractor_card = inputs.real.card.get("feature_extractor", {})
     return {
         "models": inputs.families,
+        "execution": inputs.execution,
         "seeds": inputs.seeds,
         "confidence": round(100 * inputs.comparison["confidence"]),
         "test": inputs.comparison.get("test", ""),

@@ -38,9 +38,8 @@ def run_report(
     )
     runs = [r.name for r in inputs.models]
     previous = since(previous_rev, [*runs, REAL], paths.metrics, metrics_diff)
-    inputs = dataclasses.replace(inputs, previous=previous)
+    execution = tracking.pipeline_id(params_file)
+    inputs = dataclasses.replace(inputs, previous=previous, execution=execution)
     page = write_report(inputs, paths.out)
-    # one folder per pipeline execution, so a sweep's reports do not overwrite each other
-    where = f"report/{tracking.pipeline_id(params_file)}"
-    logged = tracking.log_report([r.run for r in inputs.models if r.run], paths.out, where)
-    return page, logged
+    logged = tracking.log_report(params_file, paths.out)  # a report run of the execution
+    return page, 0 if logged is None else 1

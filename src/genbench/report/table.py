@@ -51,12 +51,11 @@ def fmt(value: float | None, digits: int, unit: str = "") -> str:
 
 
 def count(value: float) -> str:
-    """A count, short: 1.11M, 398k, 950; 3.0e+12 for FLOPs-sized numbers."""
-    if value >= 1e9:
-        return f"{value:.2e}"
-    if value >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    return f"{value / 1e3:.0f}k" if value >= 1e4 else f"{value:.0f}"
+    """A count, short, one style for every size: 3.00T, 3.06G, 442.50M, 62.7k, 950."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if value >= scale:
+            return f"{value / scale:.2f}{prefix}"
+    return f"{value / 1e3:.1f}k" if value >= 1e4 else f"{value:.0f}"
 
 
 def path_of(column: Column, extractor: str) -> list[str]:
@@ -299,7 +298,9 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
     for result in [*inputs.models, inputs.real]:
         diff = inputs.previous.diff.get(result.name, {})
         previous, current = _side(diff, "old"), _side(diff, "new")
-        same = comparable(current, previous, result.card, inputs.previous.cards.get(result.name))
+        old_card = inputs.previous.cards.get(result.name)
+        same = comparable(current, previous, result.card, old_card)
+        apart = []  # quality numbers made under another protocol: one row says why
         for key in sorted((set(current) | set(previous)) - {PROTOCOL_ID}):
             old, new = previous.get(key), current.get(key)
             if old is None or new is None:
@@ -309,11 +310,33 @@ def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
             elif math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
                 mark = "same"
             elif not same and not key.startswith("cost."):
-                mark = "not comparable"
+                apart.append(key)
+                continue
             elif key.rsplit(".", 1)[-1] in TIMINGS:
                 mark = "timing"
             else:
                 mark = verdict(key, old, new, current, previous)
             if mark != "same":
                 rows.append(change_row(result.name, key, diff[key], mark))
+        if apart:
+            why = protocol_change(result.card, old_card)
+            rows.append(
+                {
+                    "path": f"metrics/{metrics_file(result.name)}",
+                    "metric": f"{len(apart)} quality numbers",
+                    "old": "",
+                    "new": "",
+                    "change": f"protocol changed: {why}",
+                    "verdict": "not comparable",
+                }
+            )
     return rows
+
+
+def protocol_change(card: dict, old_card: dict | None) -> str:
+    """Which of the protocol card's comparable parts changed (`kid, prdc`), or why that
+    cannot be told (the previous card is not in the commit's cache)."""
+    if old_card is None:
+        return "the protocol id differs (the previous card is not at hand to say how)"
+    changed = [key for key in COMPARABLE if card.get(key) != old_card.get(key)]
+    return ", ".join(changed) if changed else "the protocol id differs"

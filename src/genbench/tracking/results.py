@@ -1,7 +1,9 @@
-"""What later stages add: a run per evaluation, the report into the training runs, and the
-compare run, which tags every run it compared with its execution. None reopens a finished run
-(see the package docstring)."""
+"""What later stages add: a run per evaluation (nested under its training run), a report run,
+and the compare run, which tags every run it compared with its execution. None reopens a
+finished run (see the package docstring)."""
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,18 +14,24 @@ from mlflow.tracking import MlflowClient
 
 from genbench.files import flatten, sha256_file
 from genbench.layout import run_name
-from genbench.system import git_commit
+from genbench.system import git_commit, store_problem
 from genbench.tracking.runs import log_dataset
 from genbench.tracking.store import (
     EXECUTIONS,
+    EXPERIMENT,
     TrackingError,
     check_reachable,
     execution_label,
+    model_name,
     pipeline_id,
     project_experiment,
     run_exists,
+    run_tags,
+    system_metrics_interval,
     tracking_uri,
 )
+
+REPORT_ARTIFACTS = "report"  # the report run's artifact folder
 
 
 @dataclass(frozen=True)
@@ -39,17 +47,19 @@ class Evaluation:
     meta: dict[str, Any]  # that folder's meta.json
 
 
-def log_evaluation(record: dict, params_file: str | Path, evaluation: Evaluation) -> str | None:
-    """A run of its own, `eval <family>-seed<seed> · <execution>`, for one evaluation of the model
-    whose training run `record` names: that run's params (so one row holds what was trained and
-    how it scored), `evaluate.*`, the metrics as `eval/<group>.<name>`, the metrics file and
-    card, the test split as input; tagged with the training run's id and the sha256 of the
-    weights and of the metrics file. Re-evaluating a model adds a run: it never overwrites an
-    earlier evaluation, nor reopens the training run. Returns the run's id; None, saying why,
-    when the training run is not in the current store.
+@contextlib.contextmanager
+def evaluation_run(record: dict | None, params_file: str | Path) -> Iterator[bool]:
+    """A run of its own, `eval <family>-seed<seed> · <execution>`, open while one evaluation of
+    the model whose training run `record` names works (so its duration and system metrics are
+    the evaluation's), nested under that training run in MLflow's list (the `mlflow.parentRunId`
+    tag: the training run itself is not touched) and tagged with its id. Yields True when it
+    logs; False, saying why, when there is no record (the real floor) or the training run is not
+    in the current store. Ends FAILED when the block raises. Re-evaluating a model adds a run:
+    it never overwrites an earlier evaluation.
     """
-    if not run_exists(record, "evaluation"):
-        return None
+    if record is None or not run_exists(record, "evaluation"):
+        yield False
+        return
     training = MlflowClient().get_run(record["run_id"])
     family = training.data.tags.get("genbench.family", "model")
     seed, pid = training.data.tags.get("genbench.seed", "?"), pipeline_id(params_file)
@@ -61,49 +71,118 @@ def log_evaluation(record: dict, params_file: str | Path, evaluation: Evaluation
         "genbench.pipeline_id": pid,
         EXECUTIONS: pid,
         "genbench.training_run_id": training.info.run_id,
-        "genbench.weights_sha256": sha256_file(evaluation.weights),
-        "genbench.metrics_sha256": sha256_file(evaluation.metrics_file),
-        # the evaluation protocol's digest: runs with equal ids are comparable
-        "genbench.protocol_id": str(evaluation.metrics.get("protocol", {}).get("id", "")),
+        "mlflow.parentRunId": training.info.run_id,
+        **run_tags(),
     }
-    name = f"eval {family}-seed{seed} · {execution_label(pid)}"
-    experiment = training.info.experiment_id
+    name = f"eval {model_name(family, seed)} · {execution_label(pid)}"
+    mlflow.set_system_metrics_sampling_interval(system_metrics_interval())
     with mlflow.start_run(
-        experiment_id=experiment, run_name=name, tags=tags, log_system_metrics=True
-    ) as run:
-        mlflow.log_params({**training.data.params, **flatten(evaluation.params, "evaluate")})
-        final = {k: v for k, v in evaluation.metrics.items() if k not in ("curve", "protocol")}
-        mlflow.log_metrics({f"eval/{k}": v for k, v in flatten(final).items()})
-        # the curve: one point per snapshot, the training FLOPs as the step, so MLflow's chart
-        # view draws quality against compute
-        for point in evaluation.metrics.get("curve", {}).get("points", []):
-            found = {f"eval/curve.{k}": point[k] for k in ("fid", "kid_mean", "kid_std")}
-            mlflow.log_metrics(found, step=int(point["flops"]))
-        log_dataset(evaluation.data, evaluation.meta, "test", "evaluation")
-        for path in (evaluation.metrics_file, evaluation.card):
-            mlflow.log_artifact(str(path), artifact_path="evaluation")
-    return run.info.run_id
+        experiment_id=training.info.experiment_id,
+        run_name=name,
+        tags=tags,
+        log_system_metrics=True,
+    ):
+        mlflow.log_params(training.data.params)  # one row: what was trained and how it scored
+        yield True
 
 
-def log_report(records: list[dict], folder: Path, artifact_path: str) -> int:
-    """The report folder into every model's training run (under `artifact_path`), so each run
-    shows the comparisons it took part in. Returns how many runs received it; when the store
-    cannot be reached or written it says so in one line and returns 0 (the report stands).
-    """
+def log_evaluation(record: dict, evaluation: Evaluation) -> None:
+    """Into the active evaluation run: `evaluate.*`, the metrics as `eval/<group>.<name>` (also
+    on the training run's logged model, so the Models tab shows its FID), the curve, the
+    metrics file and card, the test split as input; tags: the sha256 of the weights and of the
+    metrics file (the compare stage finds the run by it) and the protocol id."""
+    mlflow.log_params(flatten(evaluation.params, "evaluate"))
+    final = {k: v for k, v in evaluation.metrics.items() if k not in ("curve", "protocol")}
+    values = {f"eval/{k}": v for k, v in flatten(final).items()}
+    mlflow.log_metrics(values, model_id=record.get("model_id"))
+    # the curve: one point per snapshot, the training FLOPs as the step, so MLflow's chart view
+    # draws quality against compute
+    for point in evaluation.metrics.get("curve", {}).get("points", []):
+        found = {f"eval/curve.{k}": point[k] for k in ("fid", "kid_mean", "kid_std")}
+        mlflow.log_metrics(found, step=int(point["flops"]))
+    log_dataset(evaluation.data, evaluation.meta, "test", "evaluation")
+    for path in (evaluation.metrics_file, evaluation.card):
+        mlflow.log_artifact(str(path), artifact_path="evaluation")
+    mlflow.set_tags(
+        {
+            "genbench.weights_sha256": sha256_file(evaluation.weights),
+            "genbench.metrics_sha256": sha256_file(evaluation.metrics_file),
+            # the evaluation protocol's digest: runs with equal ids are comparable
+            "genbench.protocol_id": str(evaluation.metrics.get("protocol", {}).get("id", "")),
+        }
+    )
+
+
+def log_snapshot_grid(image: Any, step: int) -> None:
+    """A grid of a snapshot's samples into the active evaluation run as the image `samples` at
+    `step` (the snapshot's training step): MLflow's image view steps through training."""
+    mlflow.log_image(image, key="samples", step=step)
+
+
+@contextlib.contextmanager
+def execution_run(params_file: str | Path, stage: str) -> Iterator[tuple[str, str]]:
+    """A run of an execution's own, `<stage> · <execution>` (compare, report), in the project's
+    experiment, tagged with the stage and the pipeline id; yields (its id, the store's URI)."""
+    uri = tracking_uri()
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(project_experiment())
+    pid = pipeline_id(params_file)
+    tags = {
+        "genbench.dvc_stage": stage,
+        "genbench.git_commit": git_commit(),
+        "genbench.pipeline_id": pid,
+        EXECUTIONS: pid,
+        **run_tags(),
+    }
+    with mlflow.start_run(run_name=f"{stage} · {execution_label(pid)}", tags=tags) as run:
+        yield run.info.run_id, uri
+
+
+def log_report(params_file: str | Path, folder: Path) -> dict | None:
+    """The report folder as a run of its own, `report · <execution>` (artifacts under
+    `report/`); returns its record (run_record's keys), or None, saying why in one line, when
+    the store cannot take it (the report stands either way). No other run is touched."""
     try:
-        return _log_report(records, folder, artifact_path)
+        with execution_run(params_file, "report") as (run_id, uri):
+            mlflow.log_artifacts(str(folder), artifact_path=REPORT_ARTIFACTS)
+            experiment = mlflow.active_run().info.experiment_id
+        return {"run_id": run_id, "experiment_id": experiment, "tracking_uri": uri}
     except (TrackingError, MlflowException, OSError) as err:
         print(f"mlflow: report not logged ({str(err).splitlines()[0][:200]})")
-        return 0
+        return None
 
 
-def _log_report(records: list[dict], folder: Path, artifact_path: str) -> int:
-    logged = 0
-    for record in records:
-        if run_exists(record, "report"):  # the client: the run's end time stays the training's
-            MlflowClient().log_artifacts(record["run_id"], str(folder), artifact_path)
-            logged += 1
-    return logged
+def find_report_run(pid: str, uri: str | None = None) -> dict | None:
+    """The newest report run of execution `pid` in the store `uri` (default: the current one),
+    as its record; None when there is none or the store cannot be read."""
+    uri = uri or tracking_uri()
+    missing = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+    if missing or store_problem(uri) is not None:  # reading must not create a store
+        return None
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(EXPERIMENT)
+    if found is None:
+        return None
+    query = f"tags.`genbench.pipeline_id` = '{pid}' and tags.`genbench.dvc_stage` = 'report'"
+    runs = MlflowClient().search_runs(
+        [found.experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"]
+    )
+    if not runs:
+        return None
+    run = runs[0].info
+    return {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": uri}
+
+
+def ui_links(record: dict) -> dict[str, str]:
+    """Where MLflow's UI shows a run: its experiment, the run, and its report artifacts; {} for
+    a store without a UI address (a sqlite file: `mlflow ui` serves it)."""
+    uri = record.get("tracking_uri", "")
+    if not uri.startswith(("http://", "https://")):
+        return {}
+    experiment = f"{uri.rstrip('/')}/#/experiments/{record['experiment_id']}"
+    run = f"{experiment}/runs/{record['run_id']}"
+    return {"experiment": experiment, "run": run, "report": f"{run}/artifacts/{REPORT_ARTIFACTS}"}
 
 
 def log_comparison(
@@ -112,29 +191,22 @@ def log_comparison(
     seeds: list,
     file: Path,
     metrics_files: dict[str, Path],
+    table: str = "",
 ) -> bool:
-    """The compare stage's aggregates (`<family>.<group>.<metric>.mean|ci_low|ci_high`) and
-    compare.json as a run of their own, `compare · <execution>`, tagged with the pipeline id;
-    the runs behind `metrics_files` ({model: metrics JSON}) get the execution's id in their
+    """The compare stage's few headline numbers (`values`), compare.json and `table` (Markdown,
+    as families.md) as a run of their own, `compare · <execution>`, tagged with the pipeline
+    id; the runs behind `metrics_files` ({model: metrics JSON}) get the execution's id in their
     `genbench.executions`, and runs.json lists their ids. False, saying why in one line, when
     the store cannot take it."""
     try:
-        uri = tracking_uri()
-        check_reachable(uri)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(project_experiment())
-        pid = pipeline_id(params_file)
-        tags = {
-            "genbench.dvc_stage": "compare",
-            "genbench.git_commit": git_commit(),
-            "genbench.pipeline_id": pid,
-            EXECUTIONS: pid,
-        }
-        with mlflow.start_run(run_name=f"compare · {execution_label(pid)}", tags=tags) as run:
+        with execution_run(params_file, "compare"):
+            experiment = mlflow.active_run().info.experiment_id
             mlflow.log_params({"seeds": ",".join(map(str, seeds)), "n_seeds": len(seeds)})
             mlflow.log_metrics(values)
             mlflow.log_artifact(str(file))
-            used = tag_execution(pid, run.info.experiment_id, metrics_files)
+            if table:
+                mlflow.log_text(table, "families.md")
+            used = tag_execution(pipeline_id(params_file), experiment, metrics_files)
             mlflow.log_dict(used, "runs.json")
         return True
     except (TrackingError, MlflowException, OSError) as err:

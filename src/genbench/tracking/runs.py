@@ -25,8 +25,11 @@ from genbench.tracking.store import (
     check_reachable,
     execution_label,
     foreign_artifacts,
+    model_name,
     pipeline_id,
     project_experiment,
+    run_tags,
+    system_metrics_interval,
     tracking_uri,
 )
 
@@ -44,11 +47,12 @@ def start_run(
     """Start (or, after a resumed training, reopen) the model's run; returns its id.
 
     With system_metrics, MLflow samples CPU, memory, disk, network (and GPU, when pynvml is
-    installed) every MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (10) as `system/*`.
+    installed) every SYSTEM_METRICS_INTERVAL seconds as `system/*`.
     """
     uri = tracking_uri()
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_system_metrics_sampling_interval(system_metrics_interval())
     if resume_id:
         try:
             info = MlflowClient().get_run(resume_id).info
@@ -70,9 +74,10 @@ def start_training_run(
 
     Logged params: the model's section under its own names (`steps`, `lr`, `z_dim`, ...: the
     families share the engine's, so MLflow's compare view lines them up), `data.*`, `seed` and
-    `budget.*` (the steps, images and FLOPs the equal budget gave it), from the config that is
-    also written to the model folder. Runs are named `<family>-seed<seed> · <execution>` and
-    tagged `genbench.family` and `genbench.seed`: filter on the family to see its seeds together.
+    `budget.*` (the unit and amount, and the steps, images and FLOPs the equal budget gave it),
+    from the config that is also written to the model folder. Runs are named
+    `<family>-seed<seed> · <execution>` and tagged `genbench.family` and `genbench.seed`: group
+    or filter on the family to see its seeds together.
 
     The run id is kept in workdir (beside the checkpoints) so a killed and resumed training logs
     into one run.
@@ -88,14 +93,16 @@ def start_training_run(
         "genbench.params_hash": run_hash,
         "genbench.pipeline_id": pid,
         EXECUTIONS: pid,
+        **run_tags(),
     }
+    budget = dict(config.get("budget", {}))
     run_params = {
         **config["params"],
         "data": config["data"],
         "seed": seed,
-        "budget": config.get("budget", {}),
+        "budget": {**budget.pop("budget", {}), **budget},  # budget.unit, not budget.budget.unit
     }
-    name = f"{model}-seed{seed} · {execution_label(pid)}"
+    name = f"{model_name(model, seed)} · {execution_label(pid)}"
     run_id = start_run(name, run_params, tags, resume_id, system_metrics=True)
     workdir.mkdir(parents=True, exist_ok=True)
     id_file.write_text(run_id)
@@ -150,9 +157,10 @@ def log_dataset(data_dir: str | Path, meta: dict[str, Any], split: str, context:
     mlflow.log_input(dataset, context=context, tags={"sha256": sha, "images": count})
 
 
-def log_model(net: "nn.Module") -> str:
-    """The final generating network as the active run's MLflow PyTorch model `model` (a CPU
-    copy), so it shows in the Models tab and can be registered; returns its models:/ URI.
+def log_model(net: "nn.Module", name: str) -> str:
+    """The final generating network as the active run's MLflow PyTorch model named `name`
+    (`gan-seed0`; a CPU copy), so it shows in the Models tab and can be registered; returns its
+    model id, which evaluation gives its metrics so they show on the model.
 
     Its pickle names genbench's classes: load it where genbench is installed. Requirements are
     given (torch, and diffusers for the DDPM), not inferred: inference loads the model again in
@@ -169,9 +177,9 @@ def log_model(net: "nn.Module") -> str:
     ]
     # pickle, not MLflow 3's default pt2 (torch.export), which needs an input example to trace
     logged = mlflow.pytorch.log_model(
-        cpu, name="model", pip_requirements=requirements, serialization_format="pickle"
+        cpu, name=name, pip_requirements=requirements, serialization_format="pickle"
     )
-    return logged.model_uri
+    return logged.model_id
 
 
 def log_artifacts(folder: str | Path) -> None:
@@ -185,11 +193,13 @@ def end_run(ok: bool) -> None:
         mlflow.end_run("FINISHED" if ok else "FAILED")
 
 
-def run_record() -> dict[str, str]:
-    """What later stages need to add to the active run: its id, experiment and store."""
+def run_record(model_id: str | None = None) -> dict[str, str]:
+    """What later stages need to link to the active run: its id, experiment and store, and the
+    id of the model it logged."""
     run = mlflow.active_run()
     return {
         "run_id": run.info.run_id,
         "experiment_id": run.info.experiment_id,
         "tracking_uri": mlflow.get_tracking_uri(),
+        "model_id": model_id,
     }

@@ -11,10 +11,20 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from genbench.errors import GenbenchError
-from genbench.system import DEFAULT_TRACKING_URI, git_commit, store_problem
+from genbench.system import DEFAULT_TRACKING_URI, git, store_problem
 
 EXPERIMENT = "genbench"
 EXECUTIONS = "genbench.executions"  # the ids of every execution that used a run (see __init__)
+# What an execution runs: the code and the stage graph (params.yaml is hashed whole). The files
+# stages write into git (dvc.lock, metrics/, reports/) are left out, so the id stays the same
+# from a run's first stage to its last (with them it changed once the first stage wrote).
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+EXECUTION_INPUTS = ("src", "stages", "dvc.yaml")
+# MLflow samples system metrics every this many seconds unless MLFLOW_SYSTEM_METRICS_SAMPLING_
+# INTERVAL says otherwise (MLflow's default, 10, gives a training of 20-47 s two to four points)
+SYSTEM_METRICS_INTERVAL = 1.0
+# The flow sets it to its flow run's URL: every run of the execution carries it as a tag
+FLOW_RUN_URL = "GENBENCH_FLOW_RUN_URL"
 
 
 class TrackingError(GenbenchError):
@@ -59,22 +69,61 @@ def project_experiment() -> str:
     experiment of this project's own (`genbench@<folder>-<hash>`), so no artifact leaves it."""
     found = mlflow.get_experiment_by_name(EXPERIMENT)
     if found is None or not foreign_artifacts(found.artifact_location):
-        return EXPERIMENT
+        return _model_training(EXPERIMENT)
     here = Path.cwd().resolve()
     name = f"{EXPERIMENT}@{here.name}-{hashlib.sha256(str(here).encode()).hexdigest()[:8]}"
     print(
         f"mlflow: experiment {EXPERIMENT!r} keeps artifacts in {found.artifact_location}, "
         f"outside this project (a copied workspace); logging to experiment {name!r}"
     )
+    return _model_training(name)
+
+
+def _model_training(name: str) -> str:
+    """Create the experiment `name` if needed, marked as model training, so MLflow 3's UI opens
+    it on runs and charts rather than its GenAI views; returns the name."""
+    found = mlflow.get_experiment_by_name(name)
+    try:
+        experiment = found.experiment_id if found else mlflow.create_experiment(name)
+    except MlflowException:  # another stage created it meanwhile
+        found = mlflow.get_experiment_by_name(name)
+        experiment = found.experiment_id
+    if not found or found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+        MlflowClient().set_experiment_tag(experiment, EXPERIMENT_KIND, MODEL_TRAINING)
     return name
 
 
 def pipeline_id(params_file: str | Path) -> str:
-    """The id shared by the runs of one pipeline execution (see the module docstring)."""
+    """The id shared by the runs of one pipeline execution (see the package docstring):
+    GENBENCH_PIPELINE_ID, else a hash of HEAD, the uncommitted changes to EXECUTION_INPUTS and
+    the params file."""
     if os.environ.get("GENBENCH_PIPELINE_ID"):
         return os.environ["GENBENCH_PIPELINE_ID"]
-    text = git_commit() + Path(params_file).read_text()
+    try:
+        head = git("rev-parse", "HEAD").stdout.strip()
+        changes = git("diff", "HEAD", "--", *EXECUTION_INPUTS).stdout
+    except OSError:  # no git: the params alone
+        head, changes = "unknown", ""
+    text = head + changes + Path(params_file).read_text()
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def system_metrics_interval() -> float:
+    """Seconds between system metric samples: MLflow's variable when set, else 1."""
+    found = os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL")
+    return float(found) if found else SYSTEM_METRICS_INTERVAL
+
+
+def run_tags() -> dict[str, str]:
+    """Tags every run of an execution carries besides its own: the flow run's URL, when a
+    Prefect flow runs the stages."""
+    url = os.environ.get(FLOW_RUN_URL)
+    return {"genbench.flow_run_url": url} if url else {}
+
+
+def model_name(family: str, seed: int | str) -> str:
+    """A model as MLflow names it: its runs (`gan-seed0 · <execution>`) and its logged model."""
+    return f"{family}-seed{seed}"
 
 
 def execution_label(pid: str) -> str:

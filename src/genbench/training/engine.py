@@ -209,6 +209,15 @@ def _progress(total: int, start: int, enabled: bool) -> tqdm:
     )
 
 
+def learning_rates(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    """Each optimizer's current learning rate (its first parameter group's), for the run's
+    charts: `lr` for a family with one optimizer, else `lr_<name>` (`lr_g`, `lr_d`)."""
+    found = {name: float(opt.param_groups[0]["lr"]) for name, opt in optimizers.items()}
+    if len(found) == 1:
+        return {"lr": next(iter(found.values()))}
+    return {f"lr_{name}": lr for name, lr in found.items()}
+
+
 def train(
     parts: Parts,
     images: torch.Tensor,
@@ -254,7 +263,7 @@ def train(
                 if runtime.is_main:
                     curves.append(row, step)
                     if log_metrics is not None:
-                        log_metrics(row, step)
+                        log_metrics({**row, **learning_rates(parts.optimizers)}, step)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)
             if runtime.is_main and snapshots is not None and step in snapshots.steps:
                 seconds = state.seconds + time.perf_counter() - started

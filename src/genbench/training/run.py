@@ -99,13 +99,14 @@ def run_training(
             config["parameter_count"] = result.stats["parameter_count"]  # for evaluation's cost
             if runtime.is_main:
                 result.stats["snapshot_seconds"] = {str(k): v for k, v in keeper.seconds().items()}
-                record = tracking.run_record()
+                # the Models tab and the registry, named gan-seed0, ...
+                model_id = tracking.log_model(result.final, tracking.model_name(name, seed))
+                record = tracking.run_record(model_id)
                 snapshots = partial(keeper.copy_to, index=index)
                 write_model_dir(
                     out, result.final, config, result.stats, workdir / CURVES, record, snapshots
                 )
                 tracking.log_artifacts(out)
-                tracking.log_model(result.final)  # the Models tab and the registry
         return result.stats if runtime.is_main else None
     finally:
         stop_runtime(runtime)
