@@ -322,7 +322,7 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     ).stdout.split()
     assert sorted(listed) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
-        names = ["compare", "eval gan-seed0", "eval gan-seed1", "gan-seed0", "gan-seed1"]
+        names = ["compare", "eval gan-seed0", "eval gan-seed1", "gan-seed0", "gan-seed1", "report"]
         assert sorted(mlflow_runs(project, experiment)) == [
             (f"{name} · {experiment}", "FINISHED") for name in names
         ]
