@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from genbench.model_dir import load_model, sample_images
+from genbench.families.common.model_dir import load_model, sample_images
 
 
 def main() -> None:

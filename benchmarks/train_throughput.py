@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from genbench.config.base import load_params
+from genbench.core.seeding import seed_everything
 from genbench.data.sources import read_raw
 from genbench.families import load_family
 from genbench.families.ddpm.networks import build_unet, make_scheduler
@@ -37,7 +38,6 @@ from genbench.families.gan.networks import (
 from genbench.families.gan.params import GanParams
 from genbench.families.vae.networks import VAE, vae_loss
 from genbench.families.vae.params import VaeParams
-from genbench.seeding import seed_everything
 from genbench.training.engine import train
 from genbench.training.runtime import Runtime
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from genbench.calibration import Truth, rates
 from genbench.compare.stats import welch_power
-from genbench.metric_registry import ASINH, LOG, LOWER, RAW
+from genbench.core.metric_registry import ASINH, LOG, LOWER, RAW
 
 ALPHA, PAIRS, POWER = 0.05, 3, 0.8
 RUNS = Path(__file__).resolve().parents[1] / "metrics/runs"  # the default run's, git-tracked

@@ -9,8 +9,8 @@ from typing import Any
 
 from prefect.schedules import Cron
 
-from genbench.errors import GenbenchError
-from genbench.system import health_problem
+from genbench.core.errors import GenbenchError
+from genbench.core.system import health_problem
 
 # What to do when no Prefect server answers, in every error that says so.
 START_SERVER = (

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
 
 DEFAULT_LOOKS = 3  # the first run and at most two additions
 

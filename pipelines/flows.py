@@ -27,10 +27,10 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from genbench.config.all import validate_params
 from genbench.config.orchestration import OrchestrationParams
-from genbench.errors import GenbenchError
-from genbench.system import git_commit
+from genbench.core.errors import GenbenchError
+from genbench.core.system import git_commit
+from genbench.schema import validate_params
 from genbench.tracking import execution_label
 from pipelines import grid, summary
 from pipelines.graph import downstream, read_graph, run_order

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 
 
 class GraphError(GenbenchError):

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genbench.config.all import SCHEMAS
 from genbench.config.base import read_yaml, validate_value
-from genbench.errors import ParamsError
-from genbench.files import flatten
-from genbench.metric_registry import HIGHER, METRICS
+from genbench.core.errors import ParamsError
+from genbench.core.files import flatten
+from genbench.core.metric_registry import HIGHER, METRICS
+from genbench.schema import SCHEMAS
 
 MAX_POINTS = 256  # a guard against `seed=range(0,100000)` typed by accident
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 from pipelines.graph import address
 
 TAIL_LINES = 3  # error lines quoted in a failed stage's one-line message

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 from genbench.validation import check_all
 from pipelines.cli import add_remote_args, finish, prefect_api
 from pipelines.decide import DEFAULT_LOOKS, more_seeds, set_keys, undecided, yaml_list

@@ -13,7 +13,7 @@ from genbench.compare.run import log_compare, run_compare, write_summaries
 from genbench.config.base import load_params
 from genbench.config.compare import CompareParams
 from genbench.config.verdict import VerdictParams
-from genbench.errors import run_stage
+from genbench.core.errors import run_stage
 
 
 def main() -> None:

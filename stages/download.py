@@ -4,8 +4,8 @@ import argparse
 
 from genbench.config.base import load_params
 from genbench.config.data import DataParams
+from genbench.core.errors import run_stage
 from genbench.data.download import download
-from genbench.errors import run_stage
 
 
 def main() -> None:

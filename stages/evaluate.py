@@ -5,7 +5,7 @@ samples (or of real train images: the floor) against the test split, with a prot
 import argparse
 from pathlib import Path
 
-from genbench.errors import run_stage
+from genbench.core.errors import run_stage
 from genbench.evaluation.run import Paths, run_evaluation
 
 

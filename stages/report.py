@@ -8,7 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
-from genbench.errors import run_stage
+from genbench.core.errors import run_stage
 from genbench.report.run import ReportPaths, run_report
 
 

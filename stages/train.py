@@ -6,7 +6,7 @@ Also runs under `torchrun --nproc_per_node=N stages/train.py ...` (DDP; rank 0 w
 import argparse
 from pathlib import Path
 
-from genbench.errors import run_stage
+from genbench.core.errors import run_stage
 from genbench.families import NAMES
 from genbench.training.run import run_training
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
-from genbench.errors import run_stage
-from genbench.evaluator_dir import write_evaluator
+from genbench.core.errors import run_stage
+from genbench.evaluation.evaluator_dir import write_evaluator
 
 
 def main() -> None:

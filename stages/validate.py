@@ -11,8 +11,8 @@ stage's outputs. The output never changes (one fixed line), so passing it reruns
 import argparse
 from pathlib import Path
 
-from genbench.errors import run_stage
-from genbench.files import write_json
+from genbench.core.errors import run_stage
+from genbench.core.files import write_json
 from genbench.validation import check_all
 
 PASSED = {"passed": "the checks of stages/validate.py"}  # the same every time

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genbench.compare.verdict import rank
-from genbench.metric_registry import LOG
+from genbench.core.metric_registry import LOG
 
 
 @dataclass(frozen=True)

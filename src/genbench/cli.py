@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 from genbench import __version__
-from genbench.config.all import validate_params
-from genbench.config.base import DEVICE_PATTERN
-from genbench.errors import GenbenchError, run_stage
+from genbench.core.errors import GenbenchError, run_stage
+from genbench.core.system import DEVICE_PATTERN
 from genbench.preflight import check_environment
+from genbench.schema import validate_params
 
 MAX_SAMPLES = 10_000  # `sample --n`: a 100×100 grid
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes [0, 2**64)
@@ -47,9 +47,9 @@ def check_sample_args(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     check_sample_args(args)
     from genbench.config.base import validate_value
-    from genbench.device import resolve_device
-    from genbench.imaging import save_grid
-    from genbench.model_dir import load_model, sample_images
+    from genbench.core.device import resolve_device
+    from genbench.core.imaging import save_grid
+    from genbench.families.common.model_dir import load_model, sample_images
 
     model = load_model(args.model, resolve_device(args.device, key="--device"))
     family, params, config = model.family, model.params, model.config
@@ -87,7 +87,9 @@ def _verify(args: argparse.Namespace) -> None:
         raise GenbenchError(
             f"{MODELS}/ holds no model folders; train them with `dvc repro`, or name folders"
         )
-    from genbench.model_dir import verify_model_dir  # torch: the families' network code
+    from genbench.families.common.model_dir import (
+        verify_model_dir,  # torch: the families' network code
+    )
 
     failed = 0
     for folder in folders:

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from genbench.errors import DataError, ParamsError
+from genbench.core.errors import DataError, ParamsError
+from genbench.core.layout import INCEPTION_FILE
+from genbench.core.system import DEFAULT_TRACKING_URI, store_problem
 from genbench.families import NAMES
-from genbench.layout import INCEPTION_FILE
-from genbench.system import DEFAULT_TRACKING_URI, store_problem
 
 # torch-fidelity 0.4's Inception weights: where it downloads them from
 # where DINOv2's hub code and CLIP's weights come from (a HEAD request says if a download can work)
@@ -125,7 +125,7 @@ def devices_problem(params: dict[str, Any]) -> str | None:
     named["evaluate.device"] = params["evaluate"].device
     for key, device in named.items():
         if device not in ("auto", "cpu"):
-            from genbench.device import device_problem  # imports torch: only for GPU names
+            from genbench.core.device import device_problem  # imports torch: only for GPU names
 
             problem = device_problem(device, key)
             if problem:

@@ -1,7 +1,7 @@
 """Every check that runs before any stage: the DVC stage `validate` (first in the graph) and the
 flow (`python -m pipelines.run`) call check_all.
 
-`genbench validate` (config/all.py and preflight.py) checks the params file and this machine
+`genbench validate` (schema.py and preflight.py) checks the params file and this machine
 without importing torch; this adds what needs torch or the network: the steps each family's
 budget buys (its FLOPs per step are counted on a real step), and whether a source that must be
 downloaded can be.
@@ -14,11 +14,11 @@ from typing import Any
 
 from torchvision import datasets
 
-from genbench.config.all import validate_params
+from genbench.core.errors import ParamsError
 from genbench.data.sources import SOURCE_FILE
-from genbench.errors import ParamsError
 from genbench.families import NAMES, load_family
 from genbench.preflight import SOURCE_CHANNELS, check_environment
+from genbench.schema import validate_params
 from genbench.training.budget import budget_steps, step_flops
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from genbench import checkpoint
+from genbench.core import checkpoint
 from genbench.families.gan import family as gan
 from genbench.families.gan.params import GanParams
 from genbench.training.engine import train

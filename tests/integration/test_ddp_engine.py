@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from genbench import checkpoint
+from genbench.core import checkpoint
 from tests.conftest import ROOT
 from tests.integration.ddp_worker import NAN_STEP, PARAMS
 from tests.integration.processes import free_port

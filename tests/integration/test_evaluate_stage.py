@@ -11,15 +11,14 @@ import yaml
 
 from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
-from genbench.data import load_split, read_meta
+from genbench.core.files import sha256_file
+from genbench.core.store import load_split, read_meta, write_meta, write_split
 from genbench.data.download import download
 from genbench.data.preprocess import preprocess
-from genbench.data.store import write_meta, write_split
 from genbench.evaluation.card import protocol_id
 from genbench.evaluation.extractor import prepare_extractor
-from genbench.files import sha256_file
+from genbench.families.common.model_dir import load_model, sample_images
 from genbench.metrics.fidelity import extract_features, fid, open_extractor
-from genbench.model_dir import load_model, sample_images
 from tests.conftest import ROOT
 from tests.integration.conftest import TINY_EVALUATE, run_command, run_train, tiny_params
 

@@ -11,8 +11,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from genbench import tracking
-from genbench.checkpoint import load_weights
-from genbench.data import read_meta
+from genbench.core.checkpoint import load_weights
+from genbench.core.store import read_meta
 from tests.integration.conftest import BIN, run_train, tiny_params
 from tests.integration.processes import free_port, start, stop, wait_healthy
 from tests.integration.test_report_browser import FLAGS, chromium

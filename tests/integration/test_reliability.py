@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from genbench import checkpoint
-from genbench.errors import GenbenchError
-from genbench.system import store_problem
+from genbench.core import checkpoint
+from genbench.core.errors import GenbenchError
+from genbench.core.system import store_problem
 from genbench.tracking import TrackingError, check_reachable
 from tests.conftest import ROOT
 from tests.integration.conftest import run_command, run_train, tiny_params
@@ -199,7 +199,7 @@ def test_sample_arguments_fail_in_one_line_before_importing_torch(tmp_path, args
 def test_absent_cuda_names_the_key():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from genbench.device import resolve_device
+    from genbench.core.device import resolve_device
 
     with pytest.raises(GenbenchError, match=r"^evaluate.device = 'cuda:3': CUDA is not"):
         resolve_device("cuda:3", key="evaluate.device")

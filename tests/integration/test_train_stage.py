@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from genbench import checkpoint
+from genbench.core import checkpoint
 from genbench.families import load_family
 from tests.integration.conftest import BIN, TINY, run_train, stage_env, tiny_params, train_cmd
 

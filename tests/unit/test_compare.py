@@ -13,9 +13,9 @@ from torch import nn
 from genbench.compare.stats import holm, summary, welch_p
 from genbench.config.compare import Budget, CompareParams
 from genbench.config.train import TrainParams
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
 from genbench.families import load_family
-from genbench.families.base import Family, Parts
+from genbench.families.common.base import Family, Parts
 from genbench.training.budget import budget_card, budget_steps, step_flops
 
 

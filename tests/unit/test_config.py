@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from genbench.config.all import validate_params
 from genbench.config.base import Seed, load_params
 from genbench.config.data import DataParams
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
+from genbench.schema import validate_params
 
 GENBENCH = str(Path(sys.executable).parent / "genbench")  # the console script of this venv
 

@@ -10,7 +10,7 @@ from scipy import stats
 from genbench.compare.curves import aggregate_curves, curve_section, curve_warnings
 from genbench.compare.stats import paired_p
 from genbench.config.verdict import VerdictParams
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 from genbench.report.compute import leader_changes, percent, warnings
 from tests.report_fixture import FLOPS_PER_STEP, curve_for, write_outputs
 from tests.unit.test_report import load, render

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageFile
 
 from genbench.config.data import DataParams
+from genbench.core.errors import DataError
 from genbench.data import sources
 from genbench.data.download import download
 from genbench.data.sources import check_bad_files, decoded_images, image_files, read_raw
-from genbench.errors import DataError
 from tests.unit.test_sources import make_folder, mark_source
 
 

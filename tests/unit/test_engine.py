@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from genbench import checkpoint
 from genbench.config.train import TrainParams
-from genbench.families.base import Parts
+from genbench.core import checkpoint
+from genbench.core.layout import CURVES
+from genbench.families.common.base import Parts
 from genbench.families.gan import family as gan
 from genbench.families.gan.params import GanParams
 from genbench.families.vae import family as vae
 from genbench.families.vae.params import VaeParams
-from genbench.layout import CURVES
 from genbench.training.engine import train
 from genbench.training.resume import CHECKPOINT, TrainingDivergedError
 from genbench.training.runtime import Runtime

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genbench.families import NAMES, load_family, params_class
-from genbench.model_dir import load_model, sample_images, write_model_dir
+from genbench.families.common.model_dir import load_model, sample_images, write_model_dir
 from genbench.training.engine import train
 from genbench.training.runtime import Runtime
 

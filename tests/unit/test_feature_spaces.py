@@ -12,11 +12,11 @@ from genbench import preflight
 from genbench.compare.agreement import AGREE, DIFFER, DISAGREE, agreements
 from genbench.compare.verdict import rank
 from genbench.config.evaluate import EvaluateParams
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
+from genbench.core.files import sha256_file
+from genbench.core.metric_registry import HIGHER, LOWER, RAW
 from genbench.evaluation.extractor import prepare_space
 from genbench.evaluation.features import FeatureSets
-from genbench.files import sha256_file
-from genbench.metric_registry import HIGHER, LOWER, RAW
 from genbench.metrics.fidelity import extract_features, fid, open_extractor
 from genbench.metrics.spaces import random_cnn, register_random_cnn, state_sha256
 

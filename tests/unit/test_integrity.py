@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from genbench import checkpoint, cli
-from genbench.errors import GenbenchError
+from genbench import cli
+from genbench.core import checkpoint
+from genbench.core.errors import GenbenchError
+from genbench.families.common.model_dir import DIGESTS, load_model, write_model_dir
 from genbench.families.gan import family as gan
 from genbench.families.gan.params import GanParams
-from genbench.model_dir import DIGESTS, load_model, write_model_dir
 from genbench.training.snapshots import SnapshotKeeper, snapshot_index
 from tests.unit.test_snapshots import gan_run
 

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
+from genbench.families.common.sizes import doublings
 from genbench.families.gan.networks import (
     Discriminator,
     Generator,
     discriminator_loss,
     generator_loss,
 )
-from genbench.families.sizes import doublings
 from genbench.families.vae.networks import VAE, vae_loss
 
 SIZES = [(8, [16]), (16, [16, 8]), (32, [16, 8, 8]), (64, [16, 8, 8, 8])]

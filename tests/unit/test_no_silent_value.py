@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 
-from genbench.config.all import validate_params
 from genbench.config.base import read_yaml
-from genbench.errors import GenbenchError, ParamsError
+from genbench.core.errors import GenbenchError, ParamsError
+from genbench.core.system import store_problem
+from genbench.evaluation.evaluator_dir import accuracy_problem, read_evaluator
 from genbench.evaluation.features import FeatureSets, extraction_code_key
-from genbench.evaluator_dir import accuracy_problem, read_evaluator
 from genbench.families.ddpm.networks import build_unet, norm_groups
 from genbench.metrics.fidelity import Features
-from genbench.system import store_problem
+from genbench.schema import validate_params
 from tests.conftest import ROOT
 
 GENBENCH = str(Path(sys.executable).parent / "genbench")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from genbench.config.orchestration import OrchestrationParams
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
 from pipelines import grid
 from pipelines.graph import GraphError, downstream, read_graph, run_order
 from pipelines.repro import (

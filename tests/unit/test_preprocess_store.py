@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from genbench.config.data import DataParams
-from genbench.data import load_split, read_meta
+from genbench.core.errors import DataError
+from genbench.core.store import load_split, read_meta
 from genbench.data.download import download
 from genbench.data.preprocess import preprocess, resize_square
-from genbench.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_atomic_dir_replaces_keeps_on_failure_and_is_readable(tmp_path):
     import os
     import stat
 
-    from genbench.files import atomic_dir
+    from genbench.core.files import atomic_dir
 
     out = tmp_path / "out"
     with atomic_dir(out) as tmp:

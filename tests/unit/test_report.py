@@ -9,7 +9,7 @@ import pytest
 from dvc.repo import Repo
 from markupsafe import escape
 
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 from genbench.evaluation.card import protocol_id
 from genbench.report.inputs import REAL, ReportInputs, load_inputs, since
 from genbench.report.render import write_report

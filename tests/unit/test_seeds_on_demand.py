@@ -5,9 +5,9 @@ import pytest
 import yaml
 
 from genbench.compare.verdict import rank
-from genbench.config.all import validate_params
 from genbench.config.verdict import VerdictParams
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
+from genbench.schema import validate_params
 from pipelines.decide import more_seeds, set_keys, undecided, yaml_list
 from tests.conftest import ROOT
 

@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from genbench import checkpoint
 from genbench.config.compare import CompareParams
+from genbench.core import checkpoint
+from genbench.core.layout import SNAPSHOT_INDEX, SNAPSHOTS
 from genbench.families.gan import family as gan
 from genbench.families.gan.params import GanParams
-from genbench.layout import SNAPSHOT_INDEX, SNAPSHOTS
 from genbench.training.engine import train
 from genbench.training.runtime import Runtime
 from genbench.training.snapshots import SnapshotKeeper, snapshot_index, snapshot_steps

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from genbench.config.data import DataParams
+from genbench.core.errors import DataError
 from genbench.data import sources
 from genbench.data.download import download
 from genbench.data.sources import read_idx, read_raw
-from genbench.errors import DataError
 
 
 def mark_source(raw, source):

@@ -18,7 +18,7 @@ from genbench.compare.stats import (
     welch_power,
 )
 from genbench.compare.verdict import letters, rank
-from genbench.metric_registry import ASINH, HIGHER, LOG, LOWER, METRICS, RAW, VERDICT_METRICS
+from genbench.core.metric_registry import ASINH, HIGHER, LOG, LOWER, METRICS, RAW, VERDICT_METRICS
 
 # The FID of the default run on a 2-core Intel machine (issue 26): every DDPM seed is more than
 # 10x worse than every GAN seed, and the old headline said "a tie between gan, vae, ddpm".

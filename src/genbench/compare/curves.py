@@ -21,9 +21,9 @@ import numpy as np
 from genbench.compare.stats import holm, paired_p, summary
 from genbench.compare.verdict import rank
 from genbench.config.verdict import VerdictParams
-from genbench.errors import GenbenchError
-from genbench.metric_registry import CURVE_METRICS as CURVE_KEYS
-from genbench.metric_registry import CURVE_VERDICT_METRIC, LOWER, by_leaf
+from genbench.core.errors import GenbenchError
+from genbench.core.metric_registry import CURVE_METRICS as CURVE_KEYS
+from genbench.core.metric_registry import CURVE_VERDICT_METRIC, LOWER, by_leaf
 
 CURVE_METRICS = tuple((key, by_leaf(key).better) for key in CURVE_KEYS)
 VERDICT_REASON = (

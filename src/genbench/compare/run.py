@@ -25,10 +25,10 @@ from genbench.compare.stats import summary
 from genbench.compare.verdict import rank
 from genbench.config.compare import CompareParams
 from genbench.config.verdict import VerdictParams
-from genbench.errors import GenbenchError
-from genbench.files import flatten, write_json
-from genbench.layout import STATS, run_name
-from genbench.metric_registry import ASINH, METRICS, VERDICT_METRICS, WELCH
+from genbench.core.errors import GenbenchError
+from genbench.core.files import flatten, write_json
+from genbench.core.layout import STATS, run_name
+from genbench.core.metric_registry import ASINH, METRICS, VERDICT_METRICS, WELCH
 
 
 def training_time(models: Path | None, name: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 from scipy import special, stats
 
-from genbench.metric_registry import ASINH, LOG, LOWER
+from genbench.core.metric_registry import ASINH, LOG, LOWER
 
 MAX_SEEDS_NEEDED = 100  # the power search stops here: "more than 100 seeds"
 

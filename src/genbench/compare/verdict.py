@@ -27,7 +27,7 @@ from genbench.compare.stats import (
     welch_interval,
     welch_p,
 )
-from genbench.metric_registry import ASINH, LOG, LOWER, RAW
+from genbench.core.metric_registry import ASINH, LOG, LOWER, RAW
 
 BORDERLINE_FACTOR = 2.0  # an adjusted p within this factor of alpha is borderline
 

@@ -1,7 +1,7 @@
 """Reading params.yaml into typed sections, with one-line errors that name the bad key.
 
 Each stage loads only the sections it reads, so its DVC code deps stay exact; `genbench validate`
-checks the whole file (config/all.py) before `make run` lets DVC touch any output.
+checks the whole file (schema.py) before `make run` lets DVC touch any output.
 """
 
 import hashlib
@@ -13,10 +13,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
 
 # The device names params.yaml and `genbench sample --device` take (checked without torch).
-DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 # The top-level `seed`: numpy's RandomState accepts [0, 2**32).
 Seed = Annotated[int, Field(ge=0, lt=2**32, strict=True)]

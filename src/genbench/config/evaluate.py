@@ -4,7 +4,8 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from genbench.config.base import DEVICE_PATTERN, Section
+from genbench.config.base import Section
+from genbench.core.system import DEVICE_PATTERN
 
 # The feature spaces an evaluation can score in (README "Feature spaces"): the offline ones,
 # then torch-fidelity 0.4's pretrained extractors, which need their weights (a download, torch

@@ -4,7 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from genbench.config.base import DEVICE_PATTERN, Section
+from genbench.config.base import Section
+from genbench.core.system import DEVICE_PATTERN
 
 Width = Annotated[int, Field(ge=1, le=4096)]
 

@@ -1,8 +1,3 @@
-"""Datasets: sources, preprocessing and the prepared tensor store.
-
-`load_split(data_dir, "train")` returns memory-mapped, checksum-verified uint8 images + labels.
+"""Datasets: where images come from (sources.py), downloading them (download.py) and turning them
+into the prepared store (preprocess.py). Reading the store is core/store.py: every stage needs it.
 """
-
-from genbench.data.store import load_split, read_meta
-
-__all__ = ["load_split", "read_meta"]

@@ -15,6 +15,8 @@ from sklearn.datasets import load_digits
 from torchvision import datasets
 
 from genbench.config.data import DataParams
+from genbench.core.errors import DataError
+from genbench.core.files import atomic_dir
 from genbench.data.sources import (
     CIFAR_DIR,
     DIGITS_FILE,
@@ -23,8 +25,6 @@ from genbench.data.sources import (
     SOURCE_FILE,
     folder_files,
 )
-from genbench.errors import DataError
-from genbench.files import atomic_dir
 
 TORCHVISION = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 

@@ -9,11 +9,11 @@ import torch.nn.functional as F  # noqa: N812
 from sklearn.model_selection import train_test_split
 
 from genbench.config.data import DataParams
+from genbench.core.errors import DataError
+from genbench.core.files import atomic_dir
+from genbench.core.imaging import save_grid
+from genbench.core.store import write_meta, write_split
 from genbench.data.sources import RawDataset, read_raw
-from genbench.data.store import write_meta, write_split
-from genbench.errors import DataError
-from genbench.files import atomic_dir
-from genbench.imaging import save_grid
 
 GRID_FILE = "samples.png"
 RESIZE_CHUNK = 4096

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from PIL.Image import DecompressionBombError, DecompressionBombWarning
 
-from genbench.errors import DataError
+from genbench.core.errors import DataError
 
 # File names inside the raw folder, shared with download.py.
 SOURCE_FILE = "source.json"  # {"source": name}: which source filled the folder

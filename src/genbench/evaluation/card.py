@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from genbench.config.evaluate import EvaluateParams
+from genbench.core.layout import COMPARABLE, INCEPTION_FILE
 from genbench.evaluation.extractor import Extractor
-from genbench.layout import COMPARABLE, INCEPTION_FILE
 from genbench.metrics import ssim
 from genbench.metrics.fidelity import kid_subset_size
 from genbench.metrics.neighbours import equal_size

@@ -14,12 +14,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from genbench import checkpoint
 from genbench.config.evaluate import EvaluateParams
+from genbench.core import checkpoint
+from genbench.core.layout import SNAPSHOT_INDEX, SNAPSHOTS
 from genbench.evaluation.features import FeatureSets
 from genbench.evaluation.scoring import kid_and_fid
-from genbench.layout import SNAPSHOT_INDEX, SNAPSHOTS
-from genbench.model_dir import TrainedModel, sample_images
+from genbench.families.common.model_dir import TrainedModel, sample_images
 
 POINT_KEYS = ("fraction", "step", "flops", "images_seen")  # from the snapshot index
 

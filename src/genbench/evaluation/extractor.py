@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from torch_fidelity.utils import create_feature_extractor
 
-from genbench.checkpoint import CheckpointError, load
 from genbench.config.evaluate import CLIP, DINOV2, EVALUATOR, RANDOM_CNN, EvaluateParams
-from genbench.errors import GenbenchError
-from genbench.evaluator_dir import read_evaluator
-from genbench.files import sha256_file
-from genbench.layout import INCEPTION_FILE
+from genbench.core.checkpoint import CheckpointError, load
+from genbench.core.errors import GenbenchError
+from genbench.core.files import sha256_file
+from genbench.core.layout import INCEPTION_FILE
+from genbench.evaluation.evaluator_dir import read_evaluator
 from genbench.metrics.evaluator import register_evaluator
 from genbench.metrics.spaces import register_random_cnn
 

@@ -16,15 +16,15 @@ import torch
 import torch_fidelity
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
-from genbench import checkpoint
-from genbench.data import load_split, read_meta
+from genbench.core import checkpoint
+from genbench.core.store import load_split, read_meta
 from genbench.evaluation.extractor import Extractor
 from genbench.metrics.fidelity import Features, extract_features, open_extractor
 
 # The modules whose code makes a split's features: with torch's and torch-fidelity's versions,
 # part of every cache entry's name, so features made by other code are never read back.
 EXTRACTION_MODULES = (
-    "genbench.data.store",
+    "genbench.core.store",
     "genbench.evaluation.extractor",
     "genbench.evaluation.features",
     "genbench.metrics.evaluator",

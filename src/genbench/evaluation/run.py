@@ -10,8 +10,11 @@ import torch
 from genbench import tracking
 from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
-from genbench.data import load_split, read_meta
-from genbench.device import resolve_device
+from genbench.core.device import resolve_device
+from genbench.core.files import write_json
+from genbench.core.imaging import grid_image
+from genbench.core.layout import RUN, WEIGHTS
+from genbench.core.store import load_split, read_meta
 from genbench.evaluation.card import protocol_card, protocol_id
 from genbench.evaluation.curve import score_curve, score_floor
 from genbench.evaluation.extractor import Extractor, prepare_extractor, prepare_space
@@ -27,10 +30,7 @@ from genbench.evaluation.scoring import (
     sample_for_evaluation,
     write_figures,
 )
-from genbench.files import write_json
-from genbench.imaging import grid_image
-from genbench.layout import RUN, WEIGHTS
-from genbench.model_dir import TrainedModel, load_model
+from genbench.families.common.model_dir import TrainedModel, load_model
 
 
 @dataclass(frozen=True)

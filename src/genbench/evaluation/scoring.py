@@ -9,14 +9,14 @@ from typing import Any
 import torch
 
 from genbench.config.evaluate import EvaluateParams
-from genbench.data import read_meta
+from genbench.core.imaging import grid_image, to_uint8, to_unit_range
+from genbench.core.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE
+from genbench.core.store import read_meta
 from genbench.evaluation.features import FeatureSets
-from genbench.imaging import grid_image, to_uint8, to_unit_range
-from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE
+from genbench.families.common.model_dir import TrainedModel, sample_images
 from genbench.metrics import ssim
 from genbench.metrics.fidelity import Features, fid, inception_score, kid, kid_subset_size
 from genbench.metrics.neighbours import Memorisation, equal_size_prdc, memorisation
-from genbench.model_dir import TrainedModel, sample_images
 
 # the figures an evaluation writes for the report
 FIGURE_SAMPLES, RECONSTRUCTION_PAIRS = 64, 16

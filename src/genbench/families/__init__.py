@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from genbench.config.train import TrainParams
-    from genbench.families.base import Family
+    from genbench.families.common.base import Family
 
 
 def _gan() -> ModuleType:

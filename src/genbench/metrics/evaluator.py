@@ -11,9 +11,9 @@ from torch import nn
 from tqdm import tqdm
 
 from genbench.config.evaluate import EvaluatorParams
-from genbench.imaging import to_unit_range
+from genbench.core.imaging import to_unit_range
+from genbench.core.seeding import seed_everything
 from genbench.metrics.fidelity import register_network
-from genbench.seeding import seed_everything
 
 
 class EvaluatorNet(nn.Module):

@@ -13,7 +13,7 @@ import hashlib
 import torch
 from torch import nn
 
-from genbench.imaging import to_unit_range
+from genbench.core.imaging import to_unit_range
 from genbench.metrics.fidelity import register_network
 
 RANDOM_CNN_SEED = 20200521  # fixed: the space must not change between runs

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from genbench.layout import snapshot_file
+from genbench.core.layout import snapshot_file
 from genbench.report.inputs import ReportInputs
 
 CURVE_METRICS = {"fid": "FID", "kid_mean": "KID"}  # compare/curves.py scores these

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genbench.errors import GenbenchError
-from genbench.layout import CONFIG, CURVES, RUN, STATS, run_name
-from genbench.system import git
+from genbench.core.errors import GenbenchError
+from genbench.core.layout import CONFIG, CURVES, RUN, STATS, run_name
+from genbench.core.system import git
 
 REAL = "real"  # the floor's name in metrics/ and figures/
 RUNS = "runs"  # metrics/runs/<family>-<seed>.json: one file per trained model

@@ -11,8 +11,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from genbench.files import atomic_dir, flatten
-from genbench.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE
+from genbench.core.files import atomic_dir, flatten
+from genbench.core.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE
 from genbench.report.compute import curve_panels, leader_changes, warnings
 from genbench.report.figures import compute_png, curves_png, data_uri, seeds_png
 from genbench.report.inputs import ReportInputs, Result

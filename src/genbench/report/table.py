@@ -1,15 +1,15 @@
 """The numbers of the report: the metric table (each family's mean ± confidence interval over
 its seeds; the best marked only where the compare stage separated it from every other), the
 ranking per metric, and the change of every metric since the previous commit. Columns,
-directions and digits come from the metric registry (genbench.metric_registry).
+directions and digits come from the metric registry (genbench.core.metric_registry).
 """
 
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.layout import COMPARABLE
-from genbench.metric_registry import (
+from genbench.core.layout import COMPARABLE
+from genbench.core.metric_registry import (
     EXTRACTOR,
     HIGHER,
     LOWER,

@@ -8,7 +8,7 @@ The words say exactly what the tests show: "separated" when Welch's test (Holm) 
 
 from typing import Any
 
-from genbench.metric_registry import Metric
+from genbench.core.metric_registry import Metric
 
 MAX_SEEDS = 100  # compare/stats.py searches no further
 

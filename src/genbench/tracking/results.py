@@ -12,9 +12,9 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from genbench.files import flatten, sha256_file
-from genbench.layout import run_name
-from genbench.system import git_commit, store_problem
+from genbench.core.files import flatten, sha256_file
+from genbench.core.layout import run_name
+from genbench.core.system import git_commit, store_problem
 from genbench.tracking.runs import log_dataset
 from genbench.tracking.store import (
     EXECUTIONS,

@@ -17,9 +17,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
-from genbench.files import flatten
-from genbench.layout import run_name
-from genbench.system import git_commit
+from genbench.core.files import flatten
+from genbench.core.layout import run_name
+from genbench.core.system import git_commit
 from genbench.tracking.store import (
     EXECUTIONS,
     check_reachable,

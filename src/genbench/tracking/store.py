@@ -10,8 +10,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from genbench.errors import GenbenchError
-from genbench.system import DEFAULT_TRACKING_URI, git, store_problem
+from genbench.core.errors import GenbenchError
+from genbench.core.system import DEFAULT_TRACKING_URI, git, store_problem
 
 EXPERIMENT = "genbench"
 EXECUTIONS = "genbench.executions"  # the ids of every execution that used a run (see __init__)

@@ -11,8 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genbench.config.compare import Budget
 from genbench.config.train import TrainParams
-from genbench.errors import ParamsError
-from genbench.families.base import Family
+from genbench.core.errors import ParamsError
+from genbench.families.common.base import Family
 
 # The most steps a budget may buy (TrainParams.steps' bound): an absurd amount is refused.
 MAX_STEPS = 10_000_000

@@ -22,10 +22,10 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from genbench.config.train import TrainParams
-from genbench.errors import GenbenchError
-from genbench.families.base import Autocast, Parts
-from genbench.imaging import to_unit_range
-from genbench.layout import CURVES
+from genbench.core.errors import GenbenchError
+from genbench.core.imaging import to_unit_range
+from genbench.core.layout import CURVES
+from genbench.families.common.base import Autocast, Parts
 from genbench.training.progress import Curves, Window
 from genbench.training.resume import (
     CHECKPOINT,

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from genbench import checkpoint
-from genbench.errors import GenbenchError
-from genbench.families.base import Parts
-from genbench.seeding import rng_state, seed_everything, set_rng_state
+from genbench.core import checkpoint
+from genbench.core.errors import GenbenchError
+from genbench.core.seeding import rng_state, seed_everything, set_rng_state
+from genbench.families.common.base import Parts
 from genbench.training.runtime import Runtime
 
 CHECKPOINT = "last.pt"  # in the work folder, checkpoints/<name>/

@@ -8,15 +8,15 @@ from functools import partial
 from pathlib import Path
 
 from genbench import tracking
-from genbench.checkpoint import source_fingerprint
 from genbench.config.base import load_params, params_hash
 from genbench.config.compare import CompareParams
-from genbench.data import load_split, read_meta
-from genbench.errors import ParamsError
+from genbench.core.checkpoint import source_fingerprint
+from genbench.core.errors import ParamsError
+from genbench.core.layout import CURVES
+from genbench.core.seeding import seed_everything
+from genbench.core.store import load_split, read_meta
 from genbench.families import load_family
-from genbench.layout import CURVES
-from genbench.model_dir import write_model_dir
-from genbench.seeding import seed_everything
+from genbench.families.common.model_dir import write_model_dir
 from genbench.training.budget import budget_card, step_flops
 from genbench.training.engine import train
 from genbench.training.runtime import start_runtime, stop_runtime

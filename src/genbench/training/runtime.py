@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from genbench.device import resolve_device
+from genbench.core.device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from torch import nn
 
-from genbench import checkpoint
-from genbench.files import sha256_file, write_json
-from genbench.layout import SNAPSHOT_INDEX, SNAPSHOTS, snapshot_file
+from genbench.core import checkpoint
+from genbench.core.files import sha256_file, write_json
+from genbench.core.layout import SNAPSHOT_INDEX, SNAPSHOTS, snapshot_file
 
 
 def snapshot_steps(fractions: list[float], steps: int) -> list[int]:

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from genbench.families.ddpm.params import DdpmParams
 
 if TYPE_CHECKING:
-    from genbench.families.base import Family
+    from genbench.families.common.base import Family
 
 PARAMS = DdpmParams  # light: pydantic only, for `genbench validate` and load_params
 __all__ = ["PARAMS", "load"]

@@ -7,7 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 from torch import nn
 
-from genbench.families.base import Autocast, Family, Parts, Progress
+from genbench.families.common.base import Autocast, Family, Parts, Progress
 from genbench.families.ddpm.networks import build_unet, diffusion_loss, generate, make_scheduler
 from genbench.families.ddpm.params import DdpmParams
 

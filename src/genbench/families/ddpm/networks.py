@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
-from genbench.families.sizes import check_levels
+from genbench.families.common.sizes import check_levels
 
 
 def build_unet(

@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from genbench.config.train import TrainParams, Width
-from genbench.families.sizes import levels_problem
+from genbench.families.common.sizes import levels_problem
 
 
 class DdpmParams(TrainParams):

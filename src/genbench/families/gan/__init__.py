@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from genbench.families.gan.params import GanParams
 
 if TYPE_CHECKING:
-    from genbench.families.base import Family
+    from genbench.families.common.base import Family
 
 PARAMS = GanParams  # light: pydantic only, for `genbench validate` and load_params
 __all__ = ["PARAMS", "load"]

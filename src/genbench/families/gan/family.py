@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from genbench.families.base import Autocast, Family, Parts, Progress
+from genbench.families.common.base import Autocast, Family, Parts, Progress
 from genbench.families.gan.networks import (
     Discriminator,
     Generator,

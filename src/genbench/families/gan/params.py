@@ -3,7 +3,7 @@
 from pydantic import Field
 
 from genbench.config.train import TrainParams, Width
-from genbench.families.sizes import widths_problem
+from genbench.families.common.sizes import widths_problem
 
 
 class GanParams(TrainParams):

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from genbench.families.vae.params import VaeParams
 
 if TYPE_CHECKING:
-    from genbench.families.base import Family
+    from genbench.families.common.base import Family
 
 PARAMS = VaeParams  # light: pydantic only, for `genbench validate` and load_params
 __all__ = ["PARAMS", "load"]

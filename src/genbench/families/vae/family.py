@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genbench.families.base import Autocast, Family, Parts, Progress
+from genbench.families.common.base import Autocast, Family, Parts, Progress
 from genbench.families.vae.networks import VAE, vae_loss
 from genbench.families.vae.params import VaeParams
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from genbench.families.sizes import check_widths
+from genbench.families.common.sizes import check_widths
 
 
 class VAE(nn.Module):

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from genbench.config.train import TrainParams, Width
-from genbench.families.sizes import widths_problem
+from genbench.families.common.sizes import widths_problem
 
 
 class VaeParams(TrainParams):

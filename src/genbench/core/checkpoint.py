@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import safetensors.torch
 import torch
 
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
 
 
 class CheckpointError(GenbenchError):

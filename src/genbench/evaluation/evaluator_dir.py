@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genbench import checkpoint
 from genbench.config.evaluate import EvaluateParams
-from genbench.data import load_split, read_meta
-from genbench.device import resolve_device
-from genbench.errors import GenbenchError
-from genbench.files import atomic_dir, json_text, sha256_file
+from genbench.core import checkpoint
+from genbench.core.device import resolve_device
+from genbench.core.errors import GenbenchError
+from genbench.core.files import atomic_dir, json_text, sha256_file
+from genbench.core.store import load_split, read_meta
 from genbench.metrics.evaluator import accuracy, fit_evaluator
 
 WEIGHTS, INFO = "weights.pt", "evaluator.json"

@@ -25,14 +25,14 @@ from pydantic import ValidationError
 from torch import nn
 from tqdm import tqdm
 
-from genbench import checkpoint
 from genbench.config.base import format_validation_error
-from genbench.errors import GenbenchError
+from genbench.core import checkpoint
+from genbench.core.errors import GenbenchError
+from genbench.core.files import atomic_dir, sha256_file, write_json
+from genbench.core.imaging import save_grid, to_uint8
+from genbench.core.layout import CONFIG, CURVES, GRID, RUN, SNAPSHOTS, STATS, WEIGHTS
 from genbench.families import NAMES, load_family
-from genbench.families.base import Family, Progress
-from genbench.files import atomic_dir, sha256_file, write_json
-from genbench.imaging import save_grid, to_uint8
-from genbench.layout import CONFIG, CURVES, GRID, RUN, SNAPSHOTS, STATS, WEIGHTS
+from genbench.families.common.base import Family, Progress
 
 GRID_SIZE = 64
 DIGESTS = "sha256"  # config.json's key: weights file (path in the folder) -> its hex sha256

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbench.errors import DataError
-from genbench.files import sha256_file, write_json
+from genbench.core.errors import DataError
+from genbench.core.files import sha256_file, write_json
 
 SPLITS = ("train", "val", "test")
 META = "meta.json"

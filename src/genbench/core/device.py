@@ -4,8 +4,8 @@ import re
 
 import torch
 
-from genbench.config.base import DEVICE_PATTERN
-from genbench.errors import GenbenchError
+from genbench.core.errors import GenbenchError
+from genbench.core.system import DEVICE_PATTERN
 
 
 def device_problem(name: str, key: str = "device") -> str | None:

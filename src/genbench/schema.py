@@ -9,7 +9,7 @@ from genbench.config.data import DataParams
 from genbench.config.evaluate import EvaluateParams
 from genbench.config.orchestration import OrchestrationParams
 from genbench.config.verdict import VerdictParams
-from genbench.errors import ParamsError
+from genbench.core.errors import ParamsError
 from genbench.families import NAMES, params_class
 
 # Every top-level key and its schema; the report section joins here.

@@ -13,6 +13,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+# The torch devices a params value may name (params schemas check it; core/device.py resolves it).
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own default: a file in the project root
 
 
