@@ -34,11 +34,12 @@ PLANTED_FID = {
 
 
 def default_run(metric: str, runs: Path = RUNS) -> dict[str, list[float]]:
-    """Per family the seeds' values of `metric` in the evaluator group (metrics/runs/)."""
+    """Per family the seeds' values of `metric` in the primary feature space (`scores` in
+    metrics/runs/)."""
     found = {}
     for family in FAMILIES:
         files = [json.loads((runs / f"{family}-{seed}.json").read_text()) for seed in SEEDS]
-        found[family] = [float(run["evaluator"][metric]) for run in files]
+        found[family] = [float(run["scores"][metric]) for run in files]
     return found
 
 

@@ -3,9 +3,10 @@
 DVC decides what is up to date: each task runs `dvc repro --single-item <stage>`, and a stage
 DVC skips ends in a Completed state named `Skipped` (or `Cached` when DVC restored its outputs
 from the run cache), so the UI tells work done from work avoided. A run that succeeds attaches
-its headline with links to the report in MLflow (`genbench-headline`) and the metric table
-(`genbench-metrics`) as artifacts; every MLflow run its stages log carries the flow run's URL
-(`genbench.flow_run_url`), and the flow run is named after the commit and the execution.
+its headline with links to the report in MLflow (`genbench-headline`), the metric table
+(`genbench-metrics`) and what changed since HEAD (`genbench-diff`) as artifacts; every MLflow
+run its stages log carries the flow run's URL (`genbench.flow_run_url`), and the flow run is
+named after the commit and the execution.
 
 DVC holds one lock per workspace, so the tasks of one flow run go one at a time
 (max_workers=1) in dependency order; a failed stage's downstream tasks end `NotReady`, unrun.
@@ -47,6 +48,7 @@ STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.
 SWEEP_ARTIFACT = "genbench-sweep"
 METRICS_ARTIFACT = "genbench-metrics"  # the metric table of a genbench flow run
 HEADLINE_ARTIFACT = "genbench-headline"  # its headline, with links to the report in MLflow
+DIFF_ARTIFACT = "genbench-diff"  # what changed in the metrics since HEAD (`genbench diff`)
 COMPARE_FILE = summary.COMPARE_FILE  # what sweeps rank on
 
 
@@ -162,8 +164,8 @@ def genbench(
 def attach_results(root: Path, pipeline_id: str) -> None:
     """What this flow run made, as artifacts (UI: the run's Artifacts tab), from the outputs as
     they are now: the headline (`genbench-headline`) with links into MLflow (the report run's
-    artifacts, the experiment) when the store has a web address, and the metric table.
-    Missing outputs are left out."""
+    artifacts, the experiment) when the store has a web address, the metric table, and the
+    change since HEAD (`genbench diff`). Missing outputs are left out."""
     headline = summary.headline_markdown(root)
     record = summary.report_run(root, pipeline_id)
     if headline:
@@ -176,6 +178,11 @@ def attach_results(root: Path, pipeline_id: str) -> None:
     table = summary.metrics_markdown(root)
     if table:
         create_markdown_artifact(table, key=METRICS_ARTIFACT, description=f"Metric table of {root}")
+    change = summary.diff_markdown(root)
+    if change:
+        create_markdown_artifact(
+            change, key=DIFF_ARTIFACT, description="What changed since HEAD (genbench diff)"
+        )
 
 
 @task(name="dvc-experiment", cache_policy=NO_CACHE, persist_result=False)

@@ -15,7 +15,8 @@ from typing import Any
 from genbench.config.base import read_yaml, validate_value
 from genbench.core.errors import ParamsError
 from genbench.core.files import flatten
-from genbench.core.metric_registry import HIGHER, METRICS
+from genbench.core.layout import COMPARE
+from genbench.core.metric_registry import METRICS
 from genbench.schema import SCHEMAS
 
 MAX_POINTS = 256  # a guard against `seed=range(0,100000)` typed by accident
@@ -118,19 +119,19 @@ def flatten_metrics(metrics: Mapping[str, Any], wanted: Sequence[str]) -> dict[s
     for name, value in metrics.items():
         path, _, key = name.rpartition(":")
         path = path or name
-        if Path(path).name == "compare.json" and isinstance(value, Mapping):
+        if Path(path).name == COMPARE and isinstance(value, Mapping):
             compare |= {key: value} if key else dict(value)
     out = {}
     for family, stats in (compare.get("families") or {}).items():
         for leaf, number in flatten(stats.get("val", {})).items():
-            parts = leaf.split(".")  # <extractor>.<metric>.mean
-            if len(parts) == 3 and parts[2] == "mean" and parts[1] in wanted:
-                out[f"{family} val {parts[1]}"] = number
+            parts = leaf.split(".")  # <metric>.mean (the primary feature space's)
+            if len(parts) == 2 and parts[1] == "mean" and parts[0] in wanted:
+                out[f"{family} val {parts[0]}"] = number
     return out
 
 
 # What "better" means per metric: the metric registry's, not a copy of it.
-HIGHER_IS_BETTER = {m.metric for m in METRICS if m.better == HIGHER}
+HIGHER_IS_BETTER = {m.metric for m in METRICS if m.higher_is_better}
 
 
 def rank(rows: list[dict[str, Any]], overrides: Sequence[str], wanted: Sequence[str]) -> str:

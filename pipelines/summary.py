@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from genbench import tracking
+from genbench.core.errors import GenbenchError
+from genbench.core.layout import COMPARE, MARKDOWN, METRICS_DIR, REPORTS_DIR, RUNS
+from genbench.core.metric_registry import EXTRACTOR, NEAR_REAL, SCORES
+from genbench.diff import changes, markdown, since
 from genbench.report.table import (
     COLUMNS,
-    EXTRACTOR,
-    NEAR_REAL,
     Column,
     finite,
     fmt,
@@ -23,11 +25,10 @@ from genbench.report.table import (
 )
 from pipelines.repro import absolute_tracking_uri
 
-# The compare stage's and the report stage's outs in dvc.yaml, relative to the project root.
-COMPARE_FILE = "metrics/compare.json"
-RUNS_DIR = "metrics/runs"  # <family>-<seed>.json, one per evaluated model
-REAL_FILE = "metrics/real.json"  # the evaluate_real stage's: the real-data floor
-REPORT_MARKDOWN = "reports/report.md"  # the report stage's
+# The compare stage's and the report stage's outs, relative to the project root (layout.py).
+COMPARE_FILE = f"{METRICS_DIR}/{COMPARE}"
+RUNS_DIR = f"{METRICS_DIR}/{RUNS}"  # <family>-<seed>.json, one per evaluated model
+REPORT_MARKDOWN = f"{REPORTS_DIR}/{MARKDOWN}"
 HEADLINE_START = "## Headline\n"  # its headline section (report/templates/report.md.j2)
 # The metrics the compare stage ranks: the report's headline.
 HEADLINE = tuple(column for column in COLUMNS if column.verdict)
@@ -39,34 +40,31 @@ def metrics_markdown(root: Path) -> str | None:
     there (e.g. a flow run with --targets that stop before evaluation)."""
     compare = _read(root / COMPARE_FILE)
     if compare and compare.get("families"):
-        return comparison_markdown(compare, _read(root / REAL_FILE))
+        return comparison_markdown(compare, (compare.get("real") or {}).get("metrics"))
     files = sorted((root / RUNS_DIR).glob("*.json"))
     runs = {path.stem: _read(path) for path in files if not path.stem.endswith(".protocol")}
     runs = {name: values for name, values in runs.items() if values}
-    extractors = {
-        name: _extractor(root / RUNS_DIR / f"{name}.protocol.json", metrics)
-        for name, metrics in runs.items()
-    }
+    extractors = {name: str(metrics.get(EXTRACTOR, "")) for name, metrics in runs.items()}
     return runs_markdown(runs, extractors) if runs else None
 
 
 def comparison_markdown(compare: dict[str, Any], real: dict[str, Any] | None = None) -> str:
     """Each family's mean ± half-width of the t interval over its seeds (test split), the
-    real-data floor when `real` (metrics/real.json) is given, and a last row with the verdict
-    per metric; the significantly best family's cell in bold."""
+    real-data floor when `real` (its metrics, as compare.json carries them) is given, and a
+    last row with the verdict per metric; the significantly best family's cell in bold."""
     extractor, verdicts = compare.get("extractor", ""), compare.get("verdicts", {})
     level, seeds = round(100 * compare.get("confidence", 0.95)), compare.get("seeds", [])
     rows = []
     for family, stats in compare["families"].items():
         cells = []
         for column in HEADLINE:
-            found = lookup(stats, path_of(column, extractor))
+            found = lookup(stats, path_of(column))
             text = mean_text(found, column) if _has_mean(found) else "-"
             best = verdicts.get(column.metric, {}).get("best") == family
             cells.append(f"**{text}**" if best and text != "-" else text)
         rows.append([family, *cells])
     if real:
-        rows.append(["real data", *(_number(_real_value(real, c, extractor), c) for c in HEADLINE)])
+        rows.append(["real data", *(_number(_real_value(real, c), c) for c in HEADLINE)])
     rows.append(["verdict", *(_verdict(verdicts.get(c.metric)) for c in HEADLINE)])
     intro = (
         f"Test split, feature extractor `{extractor}`: mean ± half-width of the {level}% "
@@ -80,11 +78,10 @@ def comparison_markdown(compare: dict[str, Any], real: dict[str, Any] | None = N
 
 def runs_markdown(runs: dict[str, dict[str, Any]], extractors: dict[str, str]) -> str:
     """One row per evaluated model (no compare.json yet: no intervals, no verdict);
-    `extractors`: each run's feature extractor, as its protocol card names it."""
+    `extractors`: each run's feature extractor, as its metrics file names it."""
     rows = []
     for name, metrics in runs.items():
-        extractor = extractors.get(name, "")
-        cells = [lookup(metrics, path_of(column, extractor)) for column in HEADLINE]
+        cells = [lookup(metrics, path_of(column)) for column in HEADLINE]
         rows.append([name, *(_number(value, c) for value, c in zip(cells, HEADLINE, strict=True))])
     intro = (
         f"One row per model ({COMPARE_FILE} is missing: no intervals or verdicts until the "
@@ -105,6 +102,16 @@ def headline_markdown(root: Path) -> str | None:
         return None
     section = text.split(HEADLINE_START, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
     return "## Headline\n" + section.strip()
+
+
+def diff_markdown(root: Path, rev: str = "HEAD") -> str | None:
+    """`genbench diff <rev>`'s table (what changed in every metrics file), or None when it
+    cannot be told (no git repository, no such revision, no metrics yet)."""
+    try:
+        commit, found = since(rev, root / METRICS_DIR)
+    except GenbenchError:
+        return None
+    return markdown(rev, commit, changes(found)) if found else None
 
 
 def report_run(root: Path, pipeline_id: str) -> dict | None:
@@ -130,23 +137,11 @@ def mlflow_links(record: dict | None) -> str:
     )
 
 
-def _real_value(real: dict[str, Any], column: Column, extractor: str) -> Any:
+def _real_value(real: dict[str, Any], column: Column) -> Any:
     """The floor's value of a column; diversity: that of the real test images (as the report)."""
     if column.better == NEAR_REAL:
         return lookup(real, ["ssim", "diversity_real"])
-    return lookup(real, path_of(column, extractor))
-
-
-def _extractor(card: Path, metrics: dict[str, Any]) -> str:
-    """The feature extractor a run's protocol card names; without the card (a DVC-cached out,
-    absent from a fresh clone until `dvc pull`), the metrics group that holds the FID, named
-    after its extractor (with further feature spaces: the one that also holds the IS, which only
-    the primary space has); "" when neither says."""
-    named = ((_read(card) or {}).get("feature_extractor") or {}).get("name")
-    groups = [key for key, value in metrics.items() if isinstance(value, dict) and "fid" in value]
-    if len(groups) > 1:
-        groups = [key for key in groups if "is_mean" in metrics[key]]
-    return named or (groups[0] if len(groups) == 1 else "")
+    return lookup(real, path_of(column))
 
 
 def _verdict(found: dict[str, Any] | None) -> str:
@@ -159,8 +154,7 @@ def _verdict(found: dict[str, Any] | None) -> str:
 def _labels(extractor: str) -> list[str]:
     """Column headers; the extractor's metrics name it (FIDs of two extractors never mix)."""
     return [
-        f"{c.label} ({extractor})" if c.group == EXTRACTOR and extractor else c.label
-        for c in HEADLINE
+        f"{c.label} ({extractor})" if c.group == SCORES and extractor else c.label for c in HEADLINE
     ]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from genbench.config.base import Seed, load_params
 from genbench.config.evaluate import EvaluateParams
 from genbench.core.errors import run_stage
-from genbench.evaluation.evaluator_dir import write_evaluator
+from genbench.evaluation.evaluator_dir import fit_and_write_evaluator
 
 
 def main() -> None:
@@ -16,7 +16,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="evaluator folder to write")
     args = parser.parse_args()
     params = load_params(args.params, seed=Seed, evaluate=EvaluateParams)
-    info = write_evaluator(Path(args.out), args.data, params["evaluate"], params["seed"])
+    info = fit_and_write_evaluator(Path(args.out), args.data, params["evaluate"], params["seed"])
     print(f"train_evaluator: test accuracy {info.get('test_accuracy', 'n/a')} -> {args.out}")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from genbench.compare.run import run_compare
+from genbench.compare.run import ComparePaths, run_compare
 from genbench.config.compare import CompareParams
 from genbench.config.verdict import VerdictParams
 from genbench.evaluation.card import protocol_id
@@ -72,7 +72,8 @@ def metrics_for(family: str, seed: int, salt: int = 0) -> dict:
     space = {"fid": other.gauss(SPACE_FID_LEVEL[family], 0.05)}
     space |= {"kid_mean": other.gauss(SPACE_FID_LEVEL[family] / 10, 0.005), "kid_std": 0.01}
     space |= {k: other.gauss(0.7, 0.1) for k in ("precision", "recall", "density", "coverage")}
-    values = {"evaluator": quality, "random-cnn": space, "ssim": ssim}
+    values = {"extractor": "evaluator", "scores": quality, "spaces": {"random-cnn": space}}
+    values["ssim"] = ssim
     if family == "real":
         values["curve_floor"] = {"extractor": "evaluator", "samples": 200, "fid": 2.0}
         values["curve_floor"] |= {"kid_mean": 0.01, "kid_std": 0.01}
@@ -124,9 +125,12 @@ def write_model(root: Path, family: str, seed: int) -> None:
     (model / "losses.csv").write_text("step,loss,images_per_second\n" + "\n".join(rows) + "\n")
 
 
-def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> dict[str, dict]:
-    """metrics/ (runs, real, compare.json), models/, figures/ and data/prepared/meta.json under
-    root; returns every run's metrics by name (`gan-0`, ..., `real`)."""
+def write_outputs(
+    root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS, data_folder: str = "prepared"
+) -> dict[str, dict]:
+    """metrics/ (runs, real, compare.json), models/, figures/ and data/<data_folder>/meta.json
+    under root (compare.json made by the real compare code, from all of them); returns every
+    run's metrics by name (`gan-0`, ..., `real`)."""
     written = {}
     (root / "metrics/runs").mkdir(parents=True, exist_ok=True)
     for index, family in enumerate(NAMES):
@@ -143,18 +147,24 @@ def write_outputs(root: Path, salt: int = 0, seeds: tuple[int, ...] = SEEDS) -> 
     (root / "metrics/real.json").write_text(json.dumps(written["real"]))
     (root / "metrics/real.protocol.json").write_text(json.dumps(card("real")))
     write_png(root / "figures/real/samples.png", (64, 64), 250)
-    metrics = root / "metrics"
-    run_compare(
-        list(NAMES),
-        CompareParams(seeds=list(seeds), confidence=0.95),
-        VerdictParams(),
-        metrics / "runs",
-        metrics / "compare.json",
-        metrics / "curves",
-        root / "models",
-    )
     meta = {"image_size": 8, "channels": 1, "counts": {"train": 10, "val": 2, "test": 5}}
     meta |= {"source": "folder", "classes": ["zero", HOSTILE, LINK]}
-    (root / "data/prepared").mkdir(parents=True, exist_ok=True)
-    (root / "data/prepared/meta.json").write_text(json.dumps(meta))
+    (root / "data" / data_folder).mkdir(parents=True, exist_ok=True)
+    (root / "data" / data_folder / "meta.json").write_text(json.dumps(meta))
+    recompare(root, seeds, data_folder)
     return written
+
+
+def recompare(root: Path, seeds: tuple[int, ...] = SEEDS, data_folder: str = "prepared") -> dict:
+    """The compare stage over what lies under root: metrics/compare.json (and curves)."""
+    metrics = root / "metrics"
+    paths = ComparePaths(
+        metrics / "runs",
+        metrics / "real.json",
+        root / "models",
+        root / "data" / data_folder,
+        metrics / "compare.json",
+        curves=metrics / "curves",
+    )
+    cfg = CompareParams(seeds=list(seeds), confidence=0.95)
+    return run_compare(list(NAMES), cfg, VerdictParams(), paths)

@@ -1,4 +1,5 @@
-"""The `genbench` command: `genbench validate`, `genbench sample`, `genbench verify`.
+"""The `genbench` command: `genbench validate`, `genbench sample`, `genbench verify`,
+`genbench diff`.
 
 torch and the model code are imported only once `sample`'s (or `verify`'s) arguments are known
 to be good, so `--help`, `--version`, `validate` and a mistyped flag cost a fraction of a second,
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from genbench import __version__
 from genbench.core.errors import GenbenchError, run_stage
+from genbench.core.layout import METRICS_DIR, MODELS_DIR
 from genbench.core.system import DEVICE_PATTERN
 from genbench.preflight import check_environment
 from genbench.schema import validate_params
@@ -19,7 +21,7 @@ from genbench.schema import validate_params
 MAX_SAMPLES = 10_000  # `sample --n`: a 100×100 grid
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes [0, 2**64)
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
-MODELS = Path("models")  # where dvc.yaml's train stages write models/<name>/ (from the cwd)
+MODELS = Path(MODELS_DIR)  # where dvc.yaml's train stages write models/<name>/ (from the cwd)
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -102,6 +104,20 @@ def _verify(args: argparse.Namespace) -> None:
         raise GenbenchError(f"{failed} of {len(folders)} model folders failed verification")
 
 
+def _diff(args: argparse.Namespace) -> None:
+    """The change table since a revision, as Markdown on stdout (rows as JSON with --json)."""
+    import json
+
+    from genbench.diff import changes, markdown, since
+
+    commit, found = since(args.rev, Path(args.metrics))
+    rows = changes(found)
+    if args.json:
+        print(json.dumps({"rev": args.rev, "commit": commit, "changes": rows}, indent=1))
+    else:
+        print(markdown(args.rev, commit, rows), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genbench", description="Train and compare image generative models."
@@ -145,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model folders (default: every folder in {MODELS}/)",
     )
     verify.set_defaults(func=_verify)
+    diff = commands.add_parser(
+        "diff",
+        help="what changed in every metrics file since a git revision, better or worse per metric",
+    )
+    diff.add_argument("rev", nargs="?", default="HEAD", help="git revision (default: HEAD)")
+    diff.add_argument(
+        "--metrics", default=METRICS_DIR, help="metrics folder (default: %(default)s)"
+    )
+    diff.add_argument("--json", action="store_true", help="print the rows as JSON")
+    diff.set_defaults(func=_diff)
     return parser
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from torchvision import datasets
 
 from genbench.core.errors import ParamsError
-from genbench.data.sources import SOURCE_FILE
+from genbench.core.layout import SOURCE_FILE
 from genbench.families import NAMES, load_family
 from genbench.preflight import SOURCE_CHANNELS, check_environment
 from genbench.schema import validate_params

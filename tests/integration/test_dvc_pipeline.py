@@ -157,10 +157,10 @@ def readme_exp_show() -> list[str]:
 
 
 @pytest.mark.timeout(300)
-def test_change_table_is_dvc_metrics_diff_and_the_readme_exp_show_is_narrow(repro_once):
-    """After a commit, the report's change section is what `dvc metrics diff HEAD` gives (DVC
-    asked from inside `dvc repro`), and the README's `dvc exp show` line gives a short table
-    with each family's mean FID."""
+def test_genbench_diff_is_dvc_metrics_diff_and_the_readme_exp_show_is_narrow(repro_once):
+    """After a commit, `genbench diff` is what `dvc metrics diff HEAD` gives, judged; the report
+    stage does not rerun for it (its output depends on its declared inputs only); and the
+    README's `dvc exp show` line gives a short table with each family's mean FID."""
     project, params, env, _ = repro_once
     identity = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
@@ -170,22 +170,22 @@ def test_change_table_is_dvc_metrics_diff_and_the_readme_exp_show_is_narrow(repr
     assert header == ["Experiment", *(f"metrics/summary/{f}.json:fid" for f in FAMILIES)]
     table = run(readme_exp_show(), project, {**env, "COLUMNS": "120"})
     assert max(len(line.rstrip()) for line in table.splitlines()) <= 120, table
+    assert "report" not in run(["dvc", "status", "report"], project, env)  # HEAD moved: no rerun
 
     path = project / "metrics/runs/gan-0.json"
     kept = path.read_text()
     metrics = json.loads(kept)
-    metrics["evaluator"]["fid"] += 1.0
+    metrics["scores"]["fid"] += 1.0
     path.write_text(json.dumps(metrics))
     try:
-        run(["dvc", "repro", "--single-item", "--force", "report"], project, env)
         # a run's file is no longer a DVC metrics file (the summaries are): name it
         targets = ["--targets", "metrics/runs/gan-0.json"]
         diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", *targets, "--json"], project, env))
-        markdown = (project / "reports/report.md").read_text()
+        markdown = run(["genbench", "diff"], project, env)
     finally:
         path.write_text(kept)
-    change = diff["metrics/runs/gan-0.json"]["evaluator.fid"]
-    row = f"| metrics/runs/gan-0.json | evaluator.fid | {change['old']:,.5g} | {change['new']:,.5g}"
+    change = diff["metrics/runs/gan-0.json"]["scores.fid"]
+    row = f"| metrics/runs/gan-0.json | scores.fid | {change['old']:,.5g} | {change['new']:,.5g}"
     assert row in markdown and "worse" in markdown.split(row)[1].splitlines()[0]
     assert sum(line.startswith("| metrics/") for line in markdown.splitlines()) == 1
 
@@ -228,20 +228,26 @@ def test_num_samples_template_and_family_edits_rerun_only_dependents(repro_once)
 
 
 def assert_execution_lists_every_model(project: Path, seeds: list, execution: str) -> None:
-    """The execution that reran only the DDPM's stages finds every family's training and
-    evaluation run through `genbench.executions`, the reused GAN and VAE runs included."""
+    """The execution that reran only the DDPM's stages lists every family's training and
+    evaluation run in its compare run's runs.json, the reused GAN and VAE runs included (made
+    by an earlier execution, which keeps its id on them)."""
+    import mlflow
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("genbench").experiment_id
-    found = client.search_runs([experiment], f"tags.genbench.executions LIKE '%{execution}%'")
-    models = [f"{family}-seed{seed}" for family in FAMILIES for seed in seeds]
-    expected = sorted(["compare", *models, *(f"eval {model}" for model in models)])
-    assert sorted(r.info.run_name.split(" · ")[0] for r in found) == expected
+    query = f"tags.genbench.pipeline_id = '{execution}' and tags.genbench.dvc_stage = 'compare'"
+    (compare,) = client.search_runs([experiment], query)
+    listed = mlflow.artifacts.load_dict(f"{compare.info.artifact_uri}/runs.json")
+    models = listed["models"]
+    assert sorted(models) == sorted(f"{family}-{seed}" for family in FAMILIES for seed in seeds)
     made = {
-        r.data.tags.get("genbench.family", "compare") for r in found if execution in r.info.run_name
+        (found["family"], found[kind]["pipeline_id"] == execution)
+        for found in models.values()
+        for kind in ("training", "evaluation")
     }
-    assert made == {"ddpm", "compare"}  # the others were made by an earlier execution, reused
+    assert made == {("ddpm", True), ("gan", False), ("vae", False)}
+    assert len(client.search_runs([experiment], listed["filter"])) == 2 * len(models)
 
 
 @pytest.mark.timeout(600)

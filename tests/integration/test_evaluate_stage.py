@@ -146,16 +146,18 @@ def test_metrics_and_protocol_card(evaluated):
     # the memorisation block and the val split's FID/KID are new; precision/recall now come on
     # equal-size sets with density and coverage, each the mean (and *_std) over the repeats
     assert set(vae) == {
-        "evaluator", "random-cnn", "ssim", "cost", "memorisation", "val", "curve", "protocol"
+        "extractor", "scores", "spaces", "ssim", "cost", "memorisation", "val", "curve", "protocol"
     }  # fmt: skip
     prdc = {f"{m}{s}" for m in ("precision", "recall", "density", "coverage") for s in ("", "_std")}
-    assert set(vae["evaluator"]) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", *prdc}
+    assert vae["extractor"] == "evaluator"  # the primary space: a field, not part of a key
+    assert set(vae["scores"]) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", *prdc}
     # the second feature space (the default's random CNN): the same but IS (it has no classes)
-    assert set(vae["random-cnn"]) == {"fid", "kid_mean", "kid_std", *prdc}
-    assert vae["random-cnn"]["fid"] != vae["evaluator"]["fid"]
-    assert set(vae["val"]["evaluator"]) == {"fid", "kid_mean", "kid_std"}
-    assert vae["val"]["evaluator"]["fid"] != vae["evaluator"]["fid"]  # another reference
-    memo = vae["memorisation"]["evaluator"]
+    assert set(vae["spaces"]) == {"random-cnn"}
+    assert set(vae["spaces"]["random-cnn"]) == {"fid", "kid_mean", "kid_std", *prdc}
+    assert vae["spaces"]["random-cnn"]["fid"] != vae["scores"]["fid"]
+    assert set(vae["val"]) == {"fid", "kid_mean", "kid_std"}
+    assert vae["val"]["fid"] != vae["scores"]["fid"]  # another reference
+    memo = vae["memorisation"]
     assert 0 <= memo["copy_rate"] <= 1 and memo["median_test_to_train"] > memo["threshold"] > 0
     assert 0 < vae["ssim"]["reconstruction"] <= 1 and "diversity_real" in vae["ssim"]
     stats = json.loads((root / "models/vae/train_stats.json").read_text())
@@ -164,9 +166,9 @@ def test_metrics_and_protocol_card(evaluated):
     whole = sum(stats["parameter_count"].values())  # the VAE: all of it generates
     assert vae["cost"]["parameters"] == vae["cost"]["generator_parameters"] == whole
     real = json.loads((root / "m/real.json").read_text())
-    assert real["evaluator"]["fid"] < vae["evaluator"]["fid"]
+    assert real["extractor"] == "evaluator" and real["scores"]["fid"] < vae["scores"]["fid"]
     assert "memorisation" not in real  # its samples are training images: no copy rate
-    assert abs(real["evaluator"]["kid_mean"]) <= 2 * real["evaluator"]["kid_std"]
+    assert abs(real["scores"]["kid_mean"]) <= 2 * real["scores"]["kid_std"]
     card = json.loads((root / "m/vae.protocol.json").read_text())
     assert vae["protocol"]["id"] == protocol_id(card)  # the digest of the card beside it
     info = json.loads((root / "evaluator/evaluator.json").read_text())
@@ -212,7 +214,7 @@ def test_every_snapshot_is_a_point_of_the_curve_and_the_floor_is_scored_alike(ev
     fids = [p["fid"] for p in points]
     assert len(set(fids)) == 4 and all(f > 0 for f in fids)
     # fewer images than the full evaluation: the same weights score a higher (biased) FID
-    assert fids[-1] != vae["evaluator"]["fid"]
+    assert fids[-1] != vae["scores"]["fid"]
     real = json.loads((root / "m/real.json").read_text())
     assert real["curve_floor"]["samples"] == CURVE and real["curve_floor"]["fid"] < min(fids)
     card = json.loads((root / "m/vae.protocol.json").read_text())
@@ -230,15 +232,15 @@ def test_evaluation_is_a_run_of_its_own_beside_the_training_run(evaluated):
         output_format="list",
     )
     assert run.info.run_name == "eval vae-seed0 · test-pipeline" and run.info.status == "FINISHED"
-    assert run.data.metrics["eval/evaluator.fid"] == pytest.approx(
-        json.loads((root / "m/vae.json").read_text())["evaluator"]["fid"]
+    assert run.data.metrics["eval/scores.fid"] == pytest.approx(
+        json.loads((root / "m/vae.json").read_text())["scores"]["fid"]
     )
     # quality against compute: one value per snapshot, the training FLOPs as the step
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "eval/curve.fid")
     points = json.loads((root / "m/vae.json").read_text())["curve"]["points"]
     assert sorted((m.step, m.value) for m in history) == [(p["flops"], p["fid"]) for p in points]
-    # the training's params beside the evaluation's: one row holds both
-    assert run.data.params["z_dim"] == "8" and run.data.params["evaluate.num_samples"] == "200"
+    # its own params only: the training's stay on the training run
+    assert "z_dim" not in run.data.params and run.data.params["evaluate.num_samples"] == "200"
     tags = run.data.tags
     assert tags["genbench.weights_sha256"] == sha256_file(root / "models/vae/weights.safetensors")
     assert tags["genbench.metrics_sha256"] == sha256_file(root / "m/vae.json")

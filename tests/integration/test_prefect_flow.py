@@ -127,7 +127,10 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     # the headline and the metric table, as artifacts of this flow run
     found = api(prefect_server, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
     by_key = {artifact["key"]: artifact["data"] for artifact in found}
-    assert set(by_key) == {"genbench-metrics", "genbench-headline"}
+    assert set(by_key) == {"genbench-metrics", "genbench-headline", "genbench-diff"}
+    # what changed since the commit (`genbench diff`): the GAN's retrained numbers
+    assert by_key["genbench-diff"].startswith("## Change since HEAD (")
+    assert "| metrics/runs/gan-0.json | scores.fid |" in by_key["genbench-diff"]
     assert all(f"| {family} |" in by_key["genbench-metrics"] for family in ("gan", "vae", "ddpm"))
     headline = by_key["genbench-headline"]
     assert headline.startswith("## Headline") and "**FID**" in headline

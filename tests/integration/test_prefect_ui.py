@@ -86,7 +86,9 @@ def test_flow_run_attaches_the_metric_table_and_report_links(project, server, fl
     (stage,) = task_runs(server, flow_run).values()
     assert (stage["state"]["type"], stage["state"]["name"]) == ("COMPLETED", "Skipped")
     found = artifacts(server, flow_run)
-    assert set(found) == {"genbench-metrics", "genbench-headline"}
+    assert set(found) == {"genbench-metrics", "genbench-headline", "genbench-diff"}
+    change = found["genbench-diff"]["data"]  # the committed metrics: nothing moved
+    assert change.startswith("## Change since HEAD (") and "No metric changed" in change
     table = found["genbench-metrics"]
     assert table["type"] == "markdown"
     rows = {line.split(" | ")[0].strip("| ") for line in table["data"].splitlines()}

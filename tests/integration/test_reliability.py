@@ -20,7 +20,7 @@ from genbench.tracking import TrackingError, check_reachable
 from tests.conftest import ROOT
 from tests.integration.conftest import run_command, run_train, tiny_params
 from tests.integration.processes import free_port
-from tests.report_fixture import NAMES, write_outputs
+from tests.report_fixture import write_outputs
 
 
 def weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -99,28 +99,26 @@ def test_file_store_stops_training_before_any_compute(tmp_path, tiny_data):
 def test_report_renders_without_the_tracking_store(tmp_path):
     write_outputs(tmp_path)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    cmd = [sys.executable, ROOT / "stages/report.py", "--names", *NAMES, "--out", "reports"]
-    for flag, folder in (("metrics", "metrics"), ("models", "models"), ("figures", "figures")):
-        cmd += [f"--{flag}", folder]
-    cmd += ["--data", "data/prepared", "--params", ROOT / "params.yaml"]
+    cmd = [sys.executable, ROOT / "stages/report.py", "--compare", "metrics/compare.json"]
+    cmd += ["--figures", "figures", "--out", "reports", "--params", ROOT / "params.yaml"]
     dead = f"http://127.0.0.1:{free_port()}"
     result = run_command(cmd, tmp_path, tracking_uri=dead, check=False)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "reports/index.html").is_file()
     assert "mlflow: report not logged" in result.stdout and dead in result.stdout
-    assert "logged to 0 MLflow runs" in result.stdout
+    assert "(not logged to MLflow)" in result.stdout
 
 
 TRACK = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    import mlflow
     from genbench import tracking
     Path("note.txt").write_text(sys.argv[1])
-    run_id = tracking.start_run("gan", {"a": 1}, {"t": "x"}, None)
-    tracking.log_artifacts(Path("logged"))
-    tracking.end_run(True)
-    import mlflow
+    with tracking.start_run("note.txt", "train@gan-0", "gan", {"t": "x"}) as run:
+        mlflow.log_artifacts("logged")
+    run_id = run.info.run_id
     print(run_id, mlflow.get_run(run_id).info.artifact_uri)
     """
 )

@@ -6,7 +6,6 @@ skip. Elsewhere it skips, saying why, when no Chromium is found.
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,14 +79,7 @@ def chromium() -> str:
 def fixture_report(tmp_path: Path) -> Path:
     write_outputs(tmp_path)
     shutil.copy(tmp_path / "metrics/compare.json", tmp_path / "compare.json")
-    inputs = load_inputs(
-        list(NAMES),
-        tmp_path / "metrics",
-        tmp_path / "models",
-        tmp_path / "figures",
-        tmp_path / "data/prepared",
-        None,
-    )
+    inputs = load_inputs(tmp_path / "metrics/compare.json", tmp_path / "figures")
     return write_report(inputs, tmp_path / "reports")
 
 
@@ -154,8 +146,8 @@ def test_report_opens_in_chromium(tmp_path, which):
         assert "disagree on ddpm vs gan (evaluator: ddpm ≻ gan; random-cnn: gan ≻ ddpm)" in fid
     assert sticky["scrolled"] > 0 and abs(sticky["cell"] - sticky["box"]) < 2, sticky
     assert "real-data floor" not in text and "real-data reference" in text
-    if which != "fixture outputs":  # the stage names its execution (MLflow's pipeline id)
-        assert re.search(r"Execution [0-9a-z-]+: its MLflow runs carry it", text)
+    # the page shows its inputs only: what changed since a commit is `genbench diff`'s
+    assert "genbench diff" in text and "Change since HEAD (" not in text
     width, height = Image.open(shot).size
     assert width == 1280 and height > 900  # the whole page, longer than one screen
 

@@ -26,7 +26,13 @@ RUN_CLI = textwrap.dedent(
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["validate", "--params", "params.yaml"], ["sample", "--bogus"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["validate", "--params", "params.yaml"],
+        ["sample", "--bogus"],
+        ["diff", "HEAD"],
+    ],
 )
 def test_light_commands_import_no_torch(args):
     found = subprocess.run(

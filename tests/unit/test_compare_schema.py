@@ -3,6 +3,7 @@
 import json
 import re
 
+from genbench.core.records import Comparison
 from tests.conftest import ROOT
 from tests.report_fixture import write_outputs
 
@@ -37,9 +38,16 @@ def test_compare_json_has_exactly_the_documented_keys(tmp_path):
     assert set(found["agreement"]["fid"]) == documented("`agreement.<metric>`")
     assert found["agreement"]["fid"]["status"] == "disagree"  # planted: opposite FID rankings
     assert found["sequential"] is None and set(found["diagnostics"]) == {"diversity"}
-    assert set(found["families"]["gan"]["evaluator"]["fid"]) == {
+    assert set(found["families"]["gan"]["scores"]["fid"]) == {
         "n", "mean", "std", "ci_low", "ci_high", "half", "values"
     }  # fmt: skip
+    assert found["names"] == ["gan", "vae", "ddpm"]  # the order given, for the report
+    assert set(found["runs"]) == {f"{f}-{s}" for f in found["names"] for s in (0, 1, 2)}
+    assert set(found["runs"]["gan-0"]) == documented("`runs.<name>`")
+    assert set(found["real"]) == {"name", "metrics", "card"}
+    assert found["runs"]["gan-0"]["losses"]["step"] == [10, 20, 30, 40, 50]
+    assert found["dataset"]["counts"]["test"] == 5 and found["dataset"]["path"].endswith("prepared")
+    Comparison.model_validate(found)  # the type the report parses it through
 
 
 def test_sequential_keys_are_documented(tmp_path):

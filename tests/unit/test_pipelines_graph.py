@@ -272,14 +272,14 @@ def val_point(gan_fid: float, vae_fid: float) -> dict:
     """What dvc.api.metrics_show gives for one experiment (the parts the sweep reads)."""
     families = {
         name: {
-            "evaluator": {"fid": {"mean": fid - 5}},  # test split: never ranked on
-            "val": {"evaluator": {"fid": {"mean": fid, "half": 0.5}, "kid_mean": {"mean": 0.1}}},
+            "scores": {"fid": {"mean": fid - 5}},  # test split: never ranked on
+            "val": {"fid": {"mean": fid, "half": 0.5}, "kid_mean": {"mean": 0.1}},
         }
         for name, fid in (("gan", gan_fid), ("vae", vae_fid))
     }
     return {  # compare.json read whole by the sweep's task; the runs as metrics_show gives them
         "metrics/compare.json:": {"families": families, "seeds": [0, 1]},
-        "../x/metrics/runs/gan-0.json:evaluator": {"fid": 1.0},
+        "../x/metrics/runs/gan-0.json:scores": {"fid": 1.0},
     }
 
 

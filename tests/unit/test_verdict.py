@@ -57,8 +57,10 @@ def test_every_verdict_metric_has_a_direction_and_a_scale_and_diversity_is_not_o
     }  # fmt: skip
     for metric in VERDICT_METRICS:
         assert metric.better in (LOWER, HIGHER) and metric.scale in (LOG, RAW, ASINH)
+        assert metric.higher_is_better is (metric.better == HIGHER)  # torchmetrics' naming
     diversity = next(m for m in METRICS if m.key == "diversity")
     assert not diversity.verdict and "mode collapse" in diversity.why_not
+    assert diversity.higher_is_better is None  # near the real images' value: no direction
     assert len({m.key for m in METRICS}) == len(METRICS)
 
 

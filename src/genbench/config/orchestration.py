@@ -19,7 +19,7 @@ class SweepParams(Section):
     """The default grid of the `sweep` flow and the metrics its table shows."""
 
     grid: list[Override] = Field(default_factory=list)
-    # Last keys of metrics/*.json (`fid` matches `evaluator.fid`) shown per grid point.
+    # Last keys of metrics/*.json (`fid` matches `scores.fid`) shown per grid point.
     metrics: list[MetricName] = Field(default_factory=lambda: ["fid", "kid_mean"], min_length=1)
 
 

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 LOWER, HIGHER, NEAR_REAL = "lower", "higher", "near_real"  # what "better" means for a metric
 NONE = "none"  # a cost or a diagnostic: never better or worse
 LOG, RAW, ASINH = "log", "raw", "asinh"
-EXTRACTOR = "@extractor"  # stands for the metrics group named after the feature extractor
+# Where scores sit in a metrics file, whatever the feature extractor: the primary space's under
+# `scores`, each further space's under `spaces.<space>`; the top-level field `extractor` names
+# the primary space (memorisation and val are scored in it too).
+SCORES, SPACES, EXTRACTOR = "scores", "spaces", "extractor"
 WELCH = "Welch's t-test"  # the test between two families, on the metric's scale
 
 
@@ -29,7 +32,7 @@ class Metric:
 
     key: str  # short name: report column, CLI, sweep (`fid`)
     label: str
-    group: str  # metrics group: EXTRACTOR, "ssim", "memorisation" or "cost"
+    group: str  # metrics group: SCORES, "ssim", "memorisation" or "cost"
     metric: str  # its leaf name in the group (`kid_mean`)
     better: str  # LOWER, HIGHER, NEAR_REAL or NONE
     scale: str = RAW  # LOG, RAW or ASINH: how seeds are compared (module docstring)
@@ -39,16 +42,24 @@ class Metric:
     why_not: str = ""  # for a quality metric left out of the verdict: the reason, in the report
 
     @property
+    def higher_is_better(self) -> bool | None:
+        """torchmetrics' name for the direction: True, False, or None (near real, or a cost)."""
+        return {HIGHER: True, LOWER: False}.get(self.better)
+
+    @property
     def quality(self) -> bool:
         """A sample-quality metric: the real-data floor has a value for it."""
         return self.group != "cost"
 
-    def key_in(self, extractor: str) -> str:
-        """Its dotted key in a metrics file, e.g. `evaluator.fid`."""
-        group = extractor if self.group == EXTRACTOR else self.group
-        if self.group == "memorisation":
-            group = f"memorisation.{extractor}"
-        return f"{group}.{self.metric}"
+    def key_in(self, space: str | None = None) -> str:
+        """Its dotted key in a metrics file (and under compare.json's families.<family>):
+        `scores.fid` in the primary space, `spaces.<space>.fid` in a further one."""
+        return f"{scores_group(space) if self.group == SCORES else self.group}.{self.metric}"
+
+
+def scores_group(space: str | None = None) -> str:
+    """The group of a feature space's scores: `scores` (primary, None) or `spaces.<space>`."""
+    return SCORES if space is None else f"{SPACES}.{space}"
 
 
 DIVERSITY_NOTE = (
@@ -58,13 +69,13 @@ DIVERSITY_NOTE = (
 )
 
 METRICS = (
-    Metric("fid", "FID", EXTRACTOR, "fid", LOWER, LOG, 2, verdict=True),
-    Metric("kid", "KID", EXTRACTOR, "kid_mean", LOWER, ASINH, 3, verdict=True),
-    Metric("is", "IS", EXTRACTOR, "is_mean", HIGHER, LOG, 2, verdict=True),
-    Metric("precision", "precision", EXTRACTOR, "precision", HIGHER, verdict=True),
-    Metric("recall", "recall", EXTRACTOR, "recall", HIGHER, verdict=True),
-    Metric("density", "density", EXTRACTOR, "density", HIGHER, verdict=True),
-    Metric("coverage", "coverage", EXTRACTOR, "coverage", HIGHER, verdict=True),
+    Metric("fid", "FID", SCORES, "fid", LOWER, LOG, 2, verdict=True),
+    Metric("kid", "KID", SCORES, "kid_mean", LOWER, ASINH, 3, verdict=True),
+    Metric("is", "IS", SCORES, "is_mean", HIGHER, LOG, 2, verdict=True),
+    Metric("precision", "precision", SCORES, "precision", HIGHER, verdict=True),
+    Metric("recall", "recall", SCORES, "recall", HIGHER, verdict=True),
+    Metric("density", "density", SCORES, "density", HIGHER, verdict=True),
+    Metric("coverage", "coverage", SCORES, "coverage", HIGHER, verdict=True),
     Metric("reconstruction", "recon. SSIM", "ssim", "reconstruction", HIGHER),
     Metric("diversity", "diversity SSIM", "ssim", "diversity", NEAR_REAL, why_not=DIVERSITY_NOTE),
     Metric("copy_rate", "copy rate", "memorisation", "copy_rate", LOWER),

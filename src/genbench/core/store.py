@@ -15,9 +15,9 @@ import torch
 
 from genbench.core.errors import DataError
 from genbench.core.files import sha256_file, write_json
+from genbench.core.layout import META
 
 SPLITS = ("train", "val", "test")
-META = "meta.json"
 
 
 def write_split(out: Path, split: str, images: np.ndarray, labels: np.ndarray) -> dict[str, str]:

@@ -17,12 +17,12 @@ from torchvision import datasets
 from genbench.config.data import DataParams
 from genbench.core.errors import DataError
 from genbench.core.files import atomic_dir
+from genbench.core.layout import SOURCE_FILE
 from genbench.data.sources import (
     CIFAR_DIR,
     DIGITS_FILE,
     FOLDER_DIR,
     IDX_FILES,
-    SOURCE_FILE,
     folder_files,
 )
 

@@ -12,10 +12,10 @@ from genbench.config.data import DataParams
 from genbench.core.errors import DataError
 from genbench.core.files import atomic_dir
 from genbench.core.imaging import save_grid
+from genbench.core.layout import DATA_GRID
 from genbench.core.store import write_meta, write_split
 from genbench.data.sources import RawDataset, read_raw
 
-GRID_FILE = "samples.png"
 RESIZE_CHUNK = 4096
 
 
@@ -117,5 +117,5 @@ def preprocess(raw_dir: str | Path, out: str | Path, params: DataParams, seed: i
             meta["sha256"].update(write_split(tmp, split, images[index], labels[index]))
             meta["shape"][split] = list(images[index].shape)
         write_meta(tmp, meta)
-        save_grid(torch.from_numpy(images[train[:64]]), tmp / GRID_FILE)
+        save_grid(torch.from_numpy(images[train[:64]]), tmp / DATA_GRID)
     return meta

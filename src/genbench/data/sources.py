@@ -17,9 +17,9 @@ from PIL import Image
 from PIL.Image import DecompressionBombError, DecompressionBombWarning
 
 from genbench.core.errors import DataError
+from genbench.core.layout import SOURCE_FILE
 
 # File names inside the raw folder, shared with download.py.
-SOURCE_FILE = "source.json"  # {"source": name}: which source filled the folder
 DIGITS_FILE = "digits.npz"
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

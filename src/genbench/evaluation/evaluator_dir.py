@@ -13,10 +13,9 @@ from genbench.core import checkpoint
 from genbench.core.device import resolve_device
 from genbench.core.errors import GenbenchError
 from genbench.core.files import atomic_dir, json_text, sha256_file
+from genbench.core.layout import EVALUATOR_INFO, EVALUATOR_WEIGHTS
 from genbench.core.store import load_split, read_meta
 from genbench.metrics.evaluator import accuracy, fit_evaluator
-
-WEIGHTS, INFO = "weights.pt", "evaluator.json"
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,9 @@ class StoredEvaluator:
     sha256: str
 
 
-def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: int) -> dict:
+def fit_and_write_evaluator(
+    out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: int
+) -> dict:
     """Fit the classifier on the train labels and write `out` at once; returns evaluator.json.
 
     Unlabelled data gets a folder that says why there is no evaluator; that is an error only
@@ -51,19 +52,19 @@ def write_evaluator(out: Path, data_dir: str | Path, cfg: EvaluateParams, seed: 
             classes = len(meta["classes"])
             device = resolve_device(cfg.device, key="evaluate.device")
             net = fit_evaluator(images, labels, classes, cfg.evaluator, seed, device)
-            checkpoint.save(net.cpu().state_dict(), tmp / WEIGHTS)
+            checkpoint.save(net.cpu().state_dict(), tmp / EVALUATOR_WEIGHTS)
             info.update(
                 trained=True,
                 num_classes=classes,
                 feature_dim=cfg.evaluator.feature_dim,
                 train_accuracy=accuracy(net, images, labels),
                 test_accuracy=accuracy(net, test_images, test_labels),
-                weights_sha256=sha256_file(tmp / WEIGHTS),
+                weights_sha256=sha256_file(tmp / EVALUATOR_WEIGHTS),
             )
             problem = accuracy_problem(info, cfg.evaluator.min_accuracy)
             if problem:
                 raise GenbenchError(problem)  # before the folder is written
-        (tmp / INFO).write_text(json_text(info))
+        (tmp / EVALUATOR_INFO).write_text(json_text(info))
     return info
 
 
@@ -82,7 +83,7 @@ def accuracy_problem(info: dict[str, Any], min_accuracy: float) -> str | None:
 def read_evaluator(folder: Path, min_accuracy: float = 0.0) -> StoredEvaluator:
     """The trained evaluator in `folder`, or one line saying why there is none or why its
     accuracy (below `min_accuracy`) makes it untrustworthy."""
-    info_path = folder / INFO
+    info_path = folder / EVALUATOR_INFO
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     if not info.get("trained"):
         missing = f"{folder} holds no trained evaluator; run `dvc repro train_evaluator`"
@@ -90,4 +91,6 @@ def read_evaluator(folder: Path, min_accuracy: float = 0.0) -> StoredEvaluator:
     problem = accuracy_problem(info, min_accuracy)
     if problem:
         raise GenbenchError(f"{folder}: {problem}")
-    return StoredEvaluator(info, checkpoint.load(folder / WEIGHTS), sha256_file(folder / WEIGHTS))
+    return StoredEvaluator(
+        info, checkpoint.load(folder / EVALUATOR_WEIGHTS), sha256_file(folder / EVALUATOR_WEIGHTS)
+    )

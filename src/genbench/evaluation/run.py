@@ -1,7 +1,6 @@
 """The `evaluate@<name>` and `evaluate_real` stages' work: score one trained model's samples (or
 real images: the floor) against the reference split, write metrics, card and figures."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from genbench.config.evaluate import EvaluateParams
 from genbench.core.device import resolve_device
 from genbench.core.files import write_json
 from genbench.core.imaging import grid_image
-from genbench.core.layout import RUN, WEIGHTS
+from genbench.core.metric_registry import SCORES, SPACES
 from genbench.core.store import load_split, read_meta
 from genbench.evaluation.card import protocol_card, protocol_id
 from genbench.evaluation.curve import score_curve, score_floor
@@ -57,9 +56,9 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
     cuda = device.type == "cuda"
     extractor = prepare_extractor(cfg, paths.evaluator, cuda)
     spaces = [prepare_space(s, cfg, paths.evaluator, meta, cuda) for s in cfg.feature_spaces]
-    # read for logging only (not a dvc.yaml dep: each training has a new id)
-    record = json.loads((paths.model / RUN).read_text()) if paths.model else None
-    with tracking.evaluation_run(record, params_file) as logging:
+    # the training run and its model, found by the weights' sha256 (None: the real floor)
+    with tracking.evaluation_run(paths.model, params_file) as record:
+        logging = record is not None
         results = _evaluate(cfg, seed, meta, paths, device, extractor, spaces, logging)
         if logging:
             evaluation = tracking.Evaluation(
@@ -67,12 +66,11 @@ def run_evaluation(params_file: str | Path, paths: Paths) -> tuple[str, float]:
                 results,
                 paths.out,
                 paths.card,
-                paths.model / WEIGHTS,
                 paths.data,
                 meta,
             )
             tracking.log_evaluation(record, evaluation)
-    return extractor.label, results[extractor.label]["fid"]
+    return extractor.label, results[SCORES]["fid"]
 
 
 def _evaluate(cfg, seed, meta, paths: Paths, device, extractor, spaces, logging: bool) -> dict:
@@ -92,7 +90,8 @@ def _evaluate(cfg, seed, meta, paths: Paths, device, extractor, spaces, logging:
     sets = FeatureSets.open(extractor, paths.data, paths.cache, cuda, cfg.batch_size)
     results, memo = evaluate_images(generated, test, cfg, sets, seed, memorise=bool(model))
     for space in spaces:  # after the primary space's numbers: they stay as they were
-        results[space.label] = score_in_space(space, generated, cfg, paths, cuda, seed)
+        scores = score_in_space(space, generated, cfg, paths, cuda, seed)
+        results.setdefault(SPACES, {})[space.label] = scores
     pairs = _reconstructions(model, test, cfg.batch_size, results)
     if cost is not None:
         results["cost"] = cost

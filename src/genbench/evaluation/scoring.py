@@ -11,6 +11,7 @@ import torch
 from genbench.config.evaluate import EvaluateParams
 from genbench.core.imaging import grid_image, to_uint8, to_unit_range
 from genbench.core.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE, SAMPLES_FIGURE
+from genbench.core.metric_registry import EXTRACTOR, SCORES
 from genbench.core.store import read_meta
 from genbench.evaluation.features import FeatureSets
 from genbench.families.common.model_dir import TrainedModel, sample_images
@@ -32,21 +33,22 @@ def evaluate_images(
     memorise: bool,
 ) -> tuple[dict[str, Any], Memorisation | None]:
     """Every number of one evaluation, from one feature extraction per image set: fidelity
-    against the reference split (grouped under the extractor's name), FID/KID against the val
-    split when the data has one, memorisation (`memorise`: not for real train images, whose
+    against the reference split (`scores`; `extractor` names the space), FID/KID against the
+    val split when the data has one, memorisation (`memorise`: not for real train images, whose
     nearest training image is themselves), and the diversity SSIMs (test: uint8 test images).
     """
-    label, features = sets.extractor.label, sets.of_images(generated)
+    features = sets.of_images(generated)
     results: dict[str, Any] = {
-        label: fidelity_scores(features, sets.of_split(cfg.reference_split), cfg, seed)
+        EXTRACTOR: sets.extractor.label,
+        SCORES: fidelity_scores(features, sets.of_split(cfg.reference_split), cfg, seed),
     }
     if "val" in read_meta(sets.data)["counts"]:  # sweeps rank on it; test stays for the report
-        results["val"] = {label: kid_and_fid(features, sets.of_split("val"), cfg, seed)}
+        results["val"] = kid_and_fid(features, sets.of_split("val"), cfg, seed)
     memo = None
     if memorise:
         pool, held_out = sets.of_split("train").features, sets.of_split("test").features
         memo = memorisation(features.features, held_out, pool, cfg.memorisation_percentile)
-        results["memorisation"] = {label: memo.numbers()}
+        results["memorisation"] = memo.numbers()
     rng = torch.Generator().manual_seed(seed)
     results["ssim"] = {
         "diversity": ssim.diversity_ssim(generated, cfg.ssim_pairs, rng),

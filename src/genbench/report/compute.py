@@ -3,8 +3,8 @@ training FLOPs and wall seconds, a band over seeds per family, the real floor at
 sample count, each family's best snapshot marked), the verdict along the budget when it changes,
 and the early warning of a family whose final weights are worse than an earlier snapshot.
 
-Everything comes from compare.json's `curve` (compare/curves.py); the wall seconds of each
-snapshot from the models' train_stats.json.
+Everything comes from compare.json: its `curve` (compare/curves.py), and the wall seconds of
+each snapshot from each run's training stats (`runs.<name>.stats`).
 """
 
 from typing import Any
@@ -25,11 +25,12 @@ def percent(fraction: float) -> str:
 def _seconds(inputs: ReportInputs, family: str, steps: list[int]) -> list[float] | None:
     """Mean training seconds over seeds up to each step (None when a run lacks them)."""
     per_seed = []
-    for result in inputs.runs_of(family):
-        stats = result.stats or {}
-        kept = stats.get("snapshot_seconds", {})
-        final = stats.get("steps")
-        found = [stats.get("wall_seconds") if s == final else kept.get(str(s)) for s in steps]
+    for shown in inputs.runs_of(family):
+        stats = shown.result.stats
+        if stats is None:
+            return None
+        kept, final = stats.snapshot_seconds, stats.steps
+        found = [stats.wall_seconds if s == final else kept.get(str(s)) for s in steps]
         if any(value is None for value in found):
             return None
         per_seed.append(found)

@@ -1,9 +1,7 @@
 """Pictures for the report: loss curves drawn with matplotlib, PNGs embedded as data URIs."""
 
 import base64
-import csv
 import io
-from pathlib import Path
 
 import matplotlib
 
@@ -15,20 +13,9 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 NOT_CURVES = {"step", "images_per_second"}
 
 
-def read_curves(path: Path) -> dict[str, list[float]]:
-    """losses.csv -> {"step": [...], "loss": [...], ...}; blank cells are skipped per column."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            columns.setdefault(key, []).append(float(value) if value not in ("", None) else None)
-    return columns
-
-
-def curves_png(path: Path, title: str) -> bytes | None:
-    """One small plot per logged quantity against the step; None when nothing was logged."""
-    columns = read_curves(path)
+def curves_png(columns: dict[str, list], title: str) -> bytes | None:
+    """One small plot per logged quantity (losses.csv's columns, as compare.json carries them)
+    against the step; None when nothing was logged."""
     names = [name for name in columns if name not in NOT_CURVES]
     if not names or "step" not in columns:
         return None

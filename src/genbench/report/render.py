@@ -12,15 +12,22 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from genbench.core.files import atomic_dir, flatten
-from genbench.core.layout import NEAREST_FIGURE, RECONSTRUCTIONS_FIGURE
+from genbench.core.layout import (
+    COMPUTE_FIGURE,
+    HTML,
+    IMAGES,
+    MARKDOWN,
+    NEAREST_FIGURE,
+    RECONSTRUCTIONS_FIGURE,
+    SEEDS_FIGURE,
+)
 from genbench.report.compute import curve_panels, leader_changes, warnings
 from genbench.report.figures import compute_png, curves_png, data_uri, seeds_png
-from genbench.report.inputs import ReportInputs, Result
+from genbench.report.inputs import ReportInputs, Shown
 from genbench.report.table import (
     COLUMNS,
     aggregate,
     budget_rows,
-    changes,
     headline,
     real_value,
     space_table,
@@ -28,7 +35,6 @@ from genbench.report.table import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
-HTML, MARKDOWN, IMAGES = "index.html", "report.md", "images"
 EXTRACTOR_NOTES = {
     "evaluator": "An offline classifier trained on this dataset's own labels: these FIDs rank the"
     " models here; they are not the Inception FIDs papers report.",
@@ -75,7 +81,7 @@ def image(images: dict[str, bytes], file: str, png: bytes, caption: str) -> dict
     return {"file": f"{IMAGES}/{file}", "uri": data_uri(png), "caption": caption}
 
 
-def caption(result: Result, file: str, real: bool) -> str:
+def caption(result: Shown, file: str, real: bool) -> str:
     """What a figure shows: which images, and for the DDPM which sampler drew them."""
     if file == RECONSTRUCTIONS_FIGURE:
         return f"{result.name}: test images (top) and their reconstructions (bottom)"
@@ -110,18 +116,18 @@ def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
             f"interval, its best snapshot (star) and real data (dashed), each scored on "
             f"{curve['samples']} samples"
         )
-        shown["compute"].append(image(images, "compute.png", png, text))
+        shown["compute"].append(image(images, COMPUTE_FIGURE, png, text))
     if png := seeds_png(seed_panels(inputs)):
         seeds = len(inputs.seeds)
         text = f"every seed's value per family, with the mean and its interval ({seeds} seeds)"
-        shown["seeds"].append(image(images, "seeds.png", png, text))
+        shown["seeds"].append(image(images, SEEDS_FIGURE, png, text))
     first = [runs[0] for f in inputs.families if (runs := inputs.runs_of(f))]
     for result in [*first, inputs.real]:
         for file, path in result.figures.items():
             text = caption(result, file, result is inputs.real)
             entry = image(images, f"{result.name}_{file}", path.read_bytes(), text)
             shown["reconstructions" if file == RECONSTRUCTIONS_FIGURE else "grids"].append(entry)
-        if result.curves is not None and (png := curves_png(result.curves, result.name)):
+        if png := curves_png(result.result.losses, result.name):
             text = f"{result.name}: training curves"
             shown["curves"].append(image(images, f"{result.name}_curves.png", png, text))
     return shown
@@ -145,20 +151,19 @@ def diagnostics(inputs: ReportInputs) -> list[dict[str, str]]:
     return [{"metric": c.label, "why": found[c.metric]} for c in COLUMNS if c.metric in found]
 
 
-def model_details(result: Result) -> dict[str, Any]:
+def model_details(shown: Shown) -> dict[str, Any]:
     """Params, protocol card and MLflow run of one model, as flat key/value lists."""
-    run = result.run or {}
-    uri, link = run.get("tracking_uri", ""), None
-    if uri.startswith(("http://", "https://")) and run.get("run_id"):
-        link = f"{uri.rstrip('/')}/#/experiments/{run.get('experiment_id')}/runs/{run['run_id']}"
-    config = result.config or {}
+    run, config = shown.result.run, shown.result.config
+    uri, link = run.tracking_uri if run else "", None
+    if run and uri.startswith(("http://", "https://")):
+        link = f"{uri.rstrip('/')}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
     return {
-        "name": result.name,
-        "family": config.get("family", ""),
-        "params": as_text(config.get("params", {})),
-        "card": as_text(result.card),
-        "run_id": run.get("run_id", ""),
-        "experiment_id": run.get("experiment_id", ""),
+        "name": shown.name,
+        "family": config.family if config else "",
+        "params": as_text(shown.raw.get("config", {}).get("params", {})),
+        "card": as_text(shown.card),
+        "run_id": run.run_id if run else "",
+        "experiment_id": run.experiment_id if run else "",
         "tracking_uri": uri,
         "link": link,
     }
@@ -176,7 +181,6 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
     extractor_card = inputs.real.card.get("feature_extractor", {})
     return {
         "models": inputs.families,
-        "execution": inputs.execution,
         "seeds": inputs.seeds,
         "confidence": round(100 * inputs.comparison["confidence"]),
         "test": inputs.comparison.get("test", ""),
@@ -197,10 +201,6 @@ def context(inputs: ReportInputs) -> tuple[dict[str, Any], dict[str, bytes]]:
         "table": table(inputs),
         "spaces": space_table(inputs),
         "figures": figures(inputs, images),
-        "changes": changes(inputs),
-        "has_previous": inputs.previous is not None,
-        "previous_rev": inputs.previous_rev,
-        "previous_commit": inputs.previous.commit if inputs.previous else "",
         "details": [model_details(r) for r in inputs.models],
     }, images
 

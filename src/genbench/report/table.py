@@ -1,27 +1,21 @@
 """The numbers of the report: the metric table (each family's mean ± confidence interval over
 its seeds; the best marked only where the compare stage separated it from every other), the
-ranking per metric, and the change of every metric since the previous commit. Columns,
-directions and digits come from the metric registry (genbench.core.metric_registry).
+and the ranking per metric. Columns, directions and digits come from the metric registry
+(genbench.core.metric_registry). What changed since a commit is `genbench diff` (diff.py).
 """
 
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.core.layout import COMPARABLE
 from genbench.core.metric_registry import (
-    EXTRACTOR,
-    HIGHER,
-    LOWER,
     METRICS,
     NEAR_REAL,
-    TIMINGS,
     VERDICT_METRICS,
     Metric,
-    better_direction,
     by_key,
 )
-from genbench.report.inputs import ReportInputs, metrics_file
+from genbench.report.inputs import ReportInputs
 from genbench.report.words import pair_rows
 
 # The report's columns are the metric registry's metrics, in its order.
@@ -58,13 +52,10 @@ def count(value: float) -> str:
     return f"{value / 1e3:.1f}k" if value >= 1e4 else f"{value:.0f}"
 
 
-def path_of(column: Column, extractor: str) -> list[str]:
-    """Where a column's value sits in a metrics file (memorisation is kept per extractor)."""
-    if column.group == EXTRACTOR:
-        return [extractor, column.metric]
-    if column.group == "memorisation":
-        return ["memorisation", extractor, column.metric]
-    return [column.group, column.metric]
+def path_of(column: Column, space: str | None = None) -> list[str]:
+    """Where a column's value sits in a metrics file (and under compare.json's
+    families.<family>), in a feature space (None: the primary)."""
+    return column.key_in(space).split(".")
 
 
 def lookup(values: dict, path: list[str]) -> Any:
@@ -76,7 +67,7 @@ def lookup(values: dict, path: list[str]) -> Any:
 def aggregate(inputs: ReportInputs, family: str, column: Column) -> dict | None:
     """The compare stage's summary (n, mean, half, ...) of a family's column, or None."""
     stats = inputs.comparison["families"].get(family, {})
-    found = lookup(stats, path_of(column, inputs.extractor))
+    found = lookup(stats, path_of(column))
     return found if isinstance(found, dict) and finite(found.get("mean")) else None
 
 
@@ -96,7 +87,7 @@ def real_value(inputs: ReportInputs, column: Column) -> float | None:
     if column.better == NEAR_REAL:
         value = metrics.get("ssim", {}).get("diversity_real")
     else:
-        value = lookup(metrics, path_of(column, inputs.extractor))
+        value = lookup(metrics, path_of(column))
     return float(value) if finite(value) else None
 
 
@@ -119,11 +110,13 @@ def space_table(inputs: ReportInputs) -> dict[str, Any] | None:
     if len(spaces) < 2:
         return None
     families = inputs.comparison["families"]
+    where = {s: None if i == 0 else s for i, s in enumerate(spaces)}  # None: the primary's keys
     columns = [
         c
         for c in VERDICT_METRICS
         if all(
-            any(lookup(families.get(f, {}), path_of(c, s)) for f in inputs.families) for s in spaces
+            any(lookup(families.get(f, {}), path_of(c, where[s])) for f in inputs.families)
+            for s in spaces
         )
     ]
 
@@ -136,9 +129,10 @@ def space_table(inputs: ReportInputs) -> dict[str, Any] | None:
     rows = []
     for space in spaces:
         for family in inputs.families:
-            cells = [text(lookup(families.get(family, {}), path_of(c, space))) for c in columns]
+            stats = families.get(family, {})
+            cells = [text(lookup(stats, path_of(c, where[space]))) for c in columns]
             rows.append({"space": space, "name": family, "cells": cells})
-        real = [lookup(inputs.real.metrics, path_of(c, space)) for c in columns]
+        real = [lookup(inputs.real.metrics, path_of(c, where[space])) for c in columns]
         rows.append(
             {
                 "space": space,
@@ -222,7 +216,8 @@ def budget_rows(inputs: ReportInputs) -> list[dict[str, str]]:
     rows = []
     for family in inputs.families:
         runs = inputs.runs_of(family)
-        budget = (runs[0].config or {}).get("budget", {}) if runs else {}
+        config = runs[0].result.config if runs else None
+        budget = config.budget.model_dump() if config else {}
         seconds = aggregate(inputs, family, TRAIN_SECONDS)
         rows.append(
             {
@@ -236,107 +231,3 @@ def budget_rows(inputs: ReportInputs) -> list[dict[str, str]]:
             }
         )
     return rows
-
-
-def verdict(key: str, old: float, new: float, current: dict, previous: dict) -> str:
-    """better / worse / changed (no direction), for one metric key like `evaluator.fid` whose
-    value moved."""
-    direction = better_direction(key.rsplit(".", 1)[-1])
-    if direction == NEAR_REAL and key == "ssim.diversity":
-        old_gap = abs(old - previous.get("ssim.diversity_real", old))
-        new_gap = abs(new - current.get("ssim.diversity_real", new))
-        return "better" if new_gap < old_gap else "worse" if new_gap > old_gap else "changed"
-    if direction in (LOWER, HIGHER):
-        return "better" if (new < old) == (direction == LOWER) else "worse"
-    return "changed"
-
-
-PROTOCOL_ID = "protocol.id"  # the digest of the card's COMPARABLE part, in every metrics file
-
-
-def comparable(current: dict, previous: dict, card: dict, old_card: dict | None) -> bool:
-    """Same extractor weights, reference set, sample count, sampler and metric rules: by the
-    digest both metrics files carry, else (files from before it) by the committed card; with
-    neither, assume so."""
-    if PROTOCOL_ID in current and PROTOCOL_ID in previous:
-        return current[PROTOCOL_ID] == previous[PROTOCOL_ID]
-    return old_card is None or all(card.get(key) == old_card.get(key) for key in COMPARABLE)
-
-
-def change_row(name: str, key: str, entry: dict, mark: str) -> dict:
-    """One row of the change table from DVC's diff entry for a key."""
-
-    def text(value: Any) -> str:
-        return f"{value:,.5g}" if _number(value) else ""
-
-    both = finite(entry.get("old")) and finite(entry.get("new"))
-    return {
-        "path": f"metrics/{metrics_file(name)}",
-        "metric": key,
-        "old": text(entry.get("old")),
-        "new": text(entry.get("new")),
-        "change": f"{entry['diff']:+,.5g}" if both and "diff" in entry else "",
-        "verdict": mark,
-    }
-
-
-def _side(diff: dict[str, dict], which: str) -> dict[str, float]:
-    """One side ("old" or "new") of DVC's diff of a metrics file: its numeric keys."""
-    return {k: float(e[which]) for k, e in diff.items() if _number(e.get(which))}
-
-
-def changes(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """`dvc metrics diff <rev>` (DVC computes it; the stage passes it in), with better/worse per
-    metric; changed rows only.
-
-    Quality numbers made under another protocol (extractor weights, reference set, sample
-    count, sampler) are marked "not comparable"; NaN or inf on either side "invalid".
-    """
-    if inputs.previous is None:
-        return []
-    rows = []
-    for result in [*inputs.models, inputs.real]:
-        diff = inputs.previous.diff.get(result.name, {})
-        previous, current = _side(diff, "old"), _side(diff, "new")
-        old_card = inputs.previous.cards.get(result.name)
-        same = comparable(current, previous, result.card, old_card)
-        apart = []  # quality numbers made under another protocol: one row says why
-        for key in sorted((set(current) | set(previous)) - {PROTOCOL_ID}):
-            old, new = previous.get(key), current.get(key)
-            if old is None or new is None:
-                mark = "new" if old is None else "removed"
-            elif not (finite(old) and finite(new)):
-                mark = "same" if repr(old) == repr(new) else "invalid"  # NaN != NaN
-            elif math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
-                mark = "same"
-            elif not same and not key.startswith("cost."):
-                apart.append(key)
-                continue
-            elif key.rsplit(".", 1)[-1] in TIMINGS:
-                mark = "timing"
-            else:
-                mark = verdict(key, old, new, current, previous)
-            if mark != "same":
-                rows.append(change_row(result.name, key, diff[key], mark))
-        if apart:
-            why = protocol_change(result.card, old_card)
-            rows.append(
-                {
-                    "path": f"metrics/{metrics_file(result.name)}",
-                    "metric": f"{len(apart)} quality numbers",
-                    "old": "",
-                    "new": "",
-                    "change": f"protocol changed: {why}",
-                    "verdict": "not comparable",
-                }
-            )
-    return rows
-
-
-def protocol_change(card: dict, old_card: dict | None) -> str:
-    """Which of the protocol card's comparable parts changed (`kid, prdc`), or why that
-    cannot be told (the previous card is not in the commit's cache)."""
-    if old_card is None:
-        return "the protocol id differs (the previous card is not at hand to say how)"
-    changed = [key for key in COMPARABLE if card.get(key) != old_card.get(key)]
-    return ", ".join(changed) if changed else "the protocol id differs"

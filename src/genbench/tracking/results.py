@@ -1,37 +1,38 @@
-"""What later stages add: a run per evaluation (nested under its training run), a report run,
-and the compare run, which tags every run it compared with its execution. None reopens a
-finished run (see the package docstring)."""
+"""The runs of the stages after training, each its own: an evaluation's (nested under the
+training run that logged the same weights), the compare run and the report run. They find other
+runs by content (the sha256 tags) and read them; they never write to them."""
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from genbench.core.files import flatten, sha256_file
-from genbench.core.layout import run_name
-from genbench.core.system import git_commit, store_problem
+from genbench.core.layout import CONFIG, WEIGHTS, run_name
+from genbench.core.system import store_problem
 from genbench.tracking.runs import log_dataset
 from genbench.tracking.store import (
-    EXECUTIONS,
     EXPERIMENT,
+    WEIGHTS_SHA256,
     TrackingError,
-    check_reachable,
-    execution_label,
     model_name,
-    pipeline_id,
-    project_experiment,
-    run_exists,
-    run_tags,
-    system_metrics_interval,
+    newest_run,
+    record_of,
+    start_run,
     tracking_uri,
 )
 
 REPORT_ARTIFACTS = "report"  # the report run's artifact folder
+METRICS_SHA256 = "genbench.metrics_sha256"  # an evaluation run's metrics file (compare reads it)
+COMPARE_SHA256 = "genbench.compare_sha256"  # compare.json, on the compare and report runs
+TRAINING_RUN = "genbench.training_run_id"  # on an evaluation run: the training run it found
 
 
 @dataclass(frozen=True)
@@ -42,59 +43,69 @@ class Evaluation:
     metrics: dict[str, Any]  # the metrics JSON's content (nested, numeric leaves)
     metrics_file: Path  # that JSON: its sha256 tags the run, so the compare stage finds it
     card: Path  # the protocol card
-    weights: Path  # the evaluated weights file: its sha256 tags the run
     data: Path  # the prepared data folder: its test split is the run's input
     meta: dict[str, Any]  # that folder's meta.json
 
 
 @contextlib.contextmanager
-def evaluation_run(record: dict | None, params_file: str | Path) -> Iterator[bool]:
-    """A run of its own, `eval <family>-seed<seed> · <execution>`, open while one evaluation of
-    the model whose training run `record` names works (so its duration and system metrics are
-    the evaluation's), nested under that training run in MLflow's list (the `mlflow.parentRunId`
-    tag: the training run itself is not touched) and tagged with its id. Yields True when it
-    logs; False, saying why, when there is no record (the real floor) or the training run is not
-    in the current store. Ends FAILED when the block raises. Re-evaluating a model adds a run:
-    it never overwrites an earlier evaluation.
+def evaluation_run(model: Path | None, params_file: str | Path) -> Iterator[dict | None]:
+    """A run of its own, `eval <family>-seed<seed> · <execution>`, open while the evaluation of
+    the model folder `model` works (its duration and system metrics are the evaluation's),
+    tagged with the sha256 of the weights it scores. Yields the training run that logged the
+    same weights ({"run_id", "model_id"}, read from the store; the evaluation run is nested
+    under it by its own `mlflow.parentRunId` tag), both None when the store has none (the run
+    is then not nested, said in one line); yields None and logs nothing for the real-data floor.
+    Ends FAILED when the block raises. Re-evaluating a model adds a run.
     """
-    if record is None or not run_exists(record, "evaluation"):
-        yield False
+    if model is None:
+        yield None
         return
-    training = MlflowClient().get_run(record["run_id"])
-    family = training.data.tags.get("genbench.family", "model")
-    seed, pid = training.data.tags.get("genbench.seed", "?"), pipeline_id(params_file)
-    tags = {
-        "genbench.family": family,
-        "genbench.seed": seed,
-        "genbench.git_commit": git_commit(),
-        "genbench.dvc_stage": f"evaluate@{run_name(family, seed)}",
-        "genbench.pipeline_id": pid,
-        EXECUTIONS: pid,
-        "genbench.training_run_id": training.info.run_id,
-        "mlflow.parentRunId": training.info.run_id,
-        **run_tags(),
-    }
-    name = f"eval {model_name(family, seed)} · {execution_label(pid)}"
-    mlflow.set_system_metrics_sampling_interval(system_metrics_interval())
-    with mlflow.start_run(
-        experiment_id=training.info.experiment_id,
-        run_name=name,
-        tags=tags,
-        log_system_metrics=True,
-    ):
-        mlflow.log_params(training.data.params)  # one row: what was trained and how it scored
-        yield True
+    config = json.loads((model / CONFIG).read_text())
+    family, seed = config["family"], str(config["seed"])
+    weights = sha256_file(model / WEIGHTS)
+    tags = {"genbench.family": family, "genbench.seed": seed, WEIGHTS_SHA256: weights}
+    stage, name = f"evaluate@{run_name(family, seed)}", f"eval {model_name(family, seed)}"
+    with start_run(params_file, stage, name, tags, system_metrics=True) as run:
+        training = trained(MlflowClient(tracking_uri()), run.info.experiment_id, weights)
+        found = {"run_id": None, "model_id": None}
+        if training is None:
+            print(
+                f"mlflow: no training run in {tracking_uri()} logged weights {weights[:12]} "
+                "(trained against another store); the evaluation run is not nested under one"
+            )
+        else:
+            found = {"run_id": training.info.run_id, "model_id": model_id(training)}
+            mlflow.set_tags({"mlflow.parentRunId": found["run_id"], TRAINING_RUN: found["run_id"]})
+        yield found
+
+
+def trained(client: MlflowClient, experiment_id: str, weights: str) -> Run | None:
+    """The newest training run that logged the weights with sha256 `weights`, or None."""
+    query = f"tags.`{WEIGHTS_SHA256}` = '{weights}' and tags.`genbench.dvc_stage` LIKE 'train@%'"
+    return newest_run(client, experiment_id, query)
+
+
+def model_id(run: Run | None) -> str | None:
+    """The id of the model a training run logged (None without one)."""
+    outputs = run.outputs.model_outputs if run is not None and run.outputs else []
+    return outputs[0].model_id if outputs else None
 
 
 def log_evaluation(record: dict, evaluation: Evaluation) -> None:
     """Into the active evaluation run: `evaluate.*`, the metrics as `eval/<group>.<name>` (also
-    on the training run's logged model, so the Models tab shows its FID), the curve, the
-    metrics file and card, the test split as input; tags: the sha256 of the weights and of the
+    on the training run's logged model, `record["model_id"]`, so the Models tab shows its FID),
+    the curve, the metrics file and card, the test split as input; tags: the sha256 of the
     metrics file (the compare stage finds the run by it) and the protocol id."""
     mlflow.log_params(flatten(evaluation.params, "evaluate"))
     final = {k: v for k, v in evaluation.metrics.items() if k not in ("curve", "protocol")}
-    values = {f"eval/{k}": v for k, v in flatten(final).items()}
-    mlflow.log_metrics(values, model_id=record.get("model_id"))
+    # numbers only: the metrics file's `extractor` (the primary space's name) is a param
+    values = {
+        f"eval/{k}": v
+        for k, v in flatten(final).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    mlflow.log_param("extractor", evaluation.metrics.get("extractor", ""))
+    mlflow.log_metrics(values, model_id=record["model_id"])
     # the curve: one point per snapshot, the training FLOPs as the step, so MLflow's chart view
     # draws quality against compute
     for point in evaluation.metrics.get("curve", {}).get("points", []):
@@ -105,8 +116,7 @@ def log_evaluation(record: dict, evaluation: Evaluation) -> None:
         mlflow.log_artifact(str(path), artifact_path="evaluation")
     mlflow.set_tags(
         {
-            "genbench.weights_sha256": sha256_file(evaluation.weights),
-            "genbench.metrics_sha256": sha256_file(evaluation.metrics_file),
+            METRICS_SHA256: sha256_file(evaluation.metrics_file),
             # the evaluation protocol's digest: runs with equal ids are comparable
             "genbench.protocol_id": str(evaluation.metrics.get("protocol", {}).get("id", "")),
         }
@@ -119,35 +129,16 @@ def log_snapshot_grid(image: Any, step: int) -> None:
     mlflow.log_image(image, key="samples", step=step)
 
 
-@contextlib.contextmanager
-def execution_run(params_file: str | Path, stage: str) -> Iterator[tuple[str, str]]:
-    """A run of an execution's own, `<stage> · <execution>` (compare, report), in the project's
-    experiment, tagged with the stage and the pipeline id; yields (its id, the store's URI)."""
-    uri = tracking_uri()
-    check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(project_experiment())
-    pid = pipeline_id(params_file)
-    tags = {
-        "genbench.dvc_stage": stage,
-        "genbench.git_commit": git_commit(),
-        "genbench.pipeline_id": pid,
-        EXECUTIONS: pid,
-        **run_tags(),
-    }
-    with mlflow.start_run(run_name=f"{stage} · {execution_label(pid)}", tags=tags) as run:
-        yield run.info.run_id, uri
-
-
-def log_report(params_file: str | Path, folder: Path) -> dict | None:
+def log_report(params_file: str | Path, folder: Path, compare: Path | None = None) -> dict | None:
     """The report folder as a run of its own, `report · <execution>` (artifacts under
-    `report/`); returns its record (run_record's keys), or None, saying why in one line, when
-    the store cannot take it (the report stands either way). No other run is touched."""
+    `report/`), tagged with the sha256 of the `compare` file it renders (the compare run that
+    wrote it carries the same tag); returns its record (run id, experiment, store), or None,
+    saying why in one line, when the store cannot take it (the report stands either way)."""
     try:
-        with execution_run(params_file, "report") as (run_id, uri):
+        tags = {COMPARE_SHA256: sha256_file(compare)} if compare else {}
+        with start_run(params_file, "report", "report", tags) as run:
             mlflow.log_artifacts(str(folder), artifact_path=REPORT_ARTIFACTS)
-            experiment = mlflow.active_run().info.experiment_id
-        return {"run_id": run_id, "experiment_id": experiment, "tracking_uri": uri}
+        return record_of(run, tracking_uri())
     except (TrackingError, MlflowException, OSError) as err:
         print(f"mlflow: report not logged ({str(err).splitlines()[0][:200]})")
         return None
@@ -160,18 +151,11 @@ def find_report_run(pid: str, uri: str | None = None) -> dict | None:
     missing = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
     if missing or store_problem(uri) is not None:  # reading must not create a store
         return None
-    mlflow.set_tracking_uri(uri)
-    found = mlflow.get_experiment_by_name(EXPERIMENT)
-    if found is None:
-        return None
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(EXPERIMENT)
     query = f"tags.`genbench.pipeline_id` = '{pid}' and tags.`genbench.dvc_stage` = 'report'"
-    runs = MlflowClient().search_runs(
-        [found.experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"]
-    )
-    if not runs:
-        return None
-    run = runs[0].info
-    return {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": uri}
+    run = found and newest_run(client, found.experiment_id, query)
+    return record_of(run, uri) if run else None
 
 
 def ui_links(record: dict) -> dict[str, str]:
@@ -193,62 +177,60 @@ def log_comparison(
     metrics_files: dict[str, Path],
     table: str = "",
 ) -> bool:
-    """The compare stage's few headline numbers (`values`), compare.json and `table` (Markdown,
-    as families.md) as a run of their own, `compare · <execution>`, tagged with the pipeline
-    id; the runs behind `metrics_files` ({model: metrics JSON}) get the execution's id in their
-    `genbench.executions`, and runs.json lists their ids. False, saying why in one line, when
-    the store cannot take it."""
+    """The compare stage's few headline numbers (`values`), compare.json (`file`, its sha256 a
+    tag) and `table` (Markdown, as families.md) as a run of its own, `compare · <execution>`,
+    with runs.json: what it compared (used_runs). False, saying why in one line, when the store
+    cannot take it."""
     try:
-        with execution_run(params_file, "compare"):
-            experiment = mlflow.active_run().info.experiment_id
+        tags = {COMPARE_SHA256: sha256_file(file)}
+        with start_run(params_file, "compare", "compare", tags) as run:
             mlflow.log_params({"seeds": ",".join(map(str, seeds)), "n_seeds": len(seeds)})
             mlflow.log_metrics(values)
             mlflow.log_artifact(str(file))
             if table:
                 mlflow.log_text(table, "families.md")
-            used = tag_execution(pipeline_id(params_file), experiment, metrics_files)
-            mlflow.log_dict(used, "runs.json")
+            mlflow.log_dict(used_runs(run.info.experiment_id, metrics_files), "runs.json")
         return True
     except (TrackingError, MlflowException, OSError) as err:
         print(f"mlflow: comparison not logged ({str(err).splitlines()[0][:200]})")
         return False
 
 
-def tag_execution(pid: str, experiment_id: str, metrics_files: dict[str, Path]) -> dict:
-    """Add `pid` to `genbench.executions` of the evaluation run that wrote each metrics file
-    (found by its sha256) and of that run's training run; returns {model: {"training": id,
-    "evaluation": id}}. Says in one line which models have no such run in this store (evaluated
-    with another store, or restored by DVC without running)."""
-    client, used, missing = MlflowClient(), {}, []
+def used_runs(experiment_id: str, metrics_files: dict[str, Path]) -> dict[str, Any]:
+    """Every model behind `metrics_files` ({model: metrics JSON}) as found in the store by
+    content: its family and seed, the sha256 of its metrics file, the evaluation run that wrote
+    that file, the weights it scored and the training run that logged them (with its model),
+    each run with the execution that made it (an earlier one when DVC reused it); and `filter`,
+    a search that lists all these runs in MLflow's UI. Says in one line which models have no
+    evaluation run in the store (evaluated against another store)."""
+    client, models, missing = MlflowClient(tracking_uri()), {}, []
     for model, path in metrics_files.items():
-        query = f"tags.`genbench.metrics_sha256` = '{sha256_file(path)}'"
-        found = client.search_runs(
-            [experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"]
-        )
-        if not found:
+        metrics = sha256_file(path)
+        evaluation = newest_run(client, experiment_id, f"tags.`{METRICS_SHA256}` = '{metrics}'")
+        tags = evaluation.data.tags if evaluation else {}
+        weights = tags.get(WEIGHTS_SHA256)
+        training = trained(client, experiment_id, weights) if weights else None
+        if evaluation is None:
             missing.append(model)
-            continue
-        ids = {
-            "training": found[0].data.tags.get("genbench.training_run_id", ""),
-            "evaluation": found[0].info.run_id,
+        models[model] = {
+            "family": tags.get("genbench.family"),
+            "seed": tags.get("genbench.seed"),
+            "metrics_sha256": metrics,
+            "weights_sha256": weights,
+            "evaluation": _made(evaluation),
+            "training": _made(training, model_id=model_id(training)),
         }
-        for run_id in filter(None, ids.values()):
-            _add_execution(client, run_id, pid)
-        used[model] = ids
     if missing:
-        print(
-            f"mlflow: no evaluation run in {tracking_uri()} wrote the metrics of "
-            f"{', '.join(missing)}; their runs are not tagged with execution {pid}"
-        )
-    return used
+        named = ", ".join(missing)
+        print(f"mlflow: no evaluation run in {tracking_uri()} wrote the metrics of {named}")
+    found = [m[kind] for m in models.values() for kind in ("evaluation", "training") if m[kind]]
+    listed = ", ".join(f"'{run['run_id']}'" for run in found)
+    return {"models": models, "filter": f"attributes.run_id IN ({listed})" if found else ""}
 
 
-def _add_execution(client: MlflowClient, run_id: str, pid: str) -> None:
-    """pid appended to the run's `genbench.executions` (set_tag: status and end time stay)."""
-    try:
-        listed = client.get_run(run_id).data.tags.get(EXECUTIONS, "")
-    except MlflowException:
-        return  # the training run was deleted: its evaluation still carries the id
-    ids = [i for i in listed.split(",") if i]
-    if pid not in ids:
-        client.set_tag(run_id, EXECUTIONS, ",".join([*ids, pid]))
+def _made(run: Run | None, **more: str | None) -> dict[str, str | None] | None:
+    """A run's id and the execution that made it, with `more`; None for no run."""
+    if run is None:
+        return None
+    made = {"run_id": run.info.run_id, "pipeline_id": run.data.tags.get("genbench.pipeline_id")}
+    return {**made, **more}

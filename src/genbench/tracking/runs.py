@@ -1,6 +1,6 @@
-"""The run of the process that trains: started (or reopened after a resumed training), given
-the loop's metrics, the prepared data as input, the final network as an MLflow model and the
-model folder's files, and closed FINISHED or FAILED."""
+"""The run of the process that trains: started, given the loop's metrics, the prepared data
+as input, the final network as an MLflow model and the model folder's files, tagged with the
+weights' sha256 (evaluation finds it by them), and closed FINISHED or FAILED."""
 
 import contextlib
 import copy
@@ -13,125 +13,47 @@ import mlflow
 import numpy as np
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
-from genbench.core.files import flatten
-from genbench.core.layout import run_name
-from genbench.core.system import git_commit
-from genbench.tracking.store import (
-    EXECUTIONS,
-    check_reachable,
-    execution_label,
-    foreign_artifacts,
-    model_name,
-    pipeline_id,
-    project_experiment,
-    run_tags,
-    system_metrics_interval,
-    tracking_uri,
-)
+from genbench.core.files import flatten, sha256_file
+from genbench.core.layout import WEIGHTS, run_name
+from genbench.tracking.store import WEIGHTS_SHA256, model_name, record_of, start_run
 
 if TYPE_CHECKING:  # torch loads only where a model is logged, not in compare or report
     from torch import nn
 
 
-def start_run(
-    name: str,
-    params: dict[str, Any],
-    tags: dict[str, str],
-    resume_id: str | None,
-    system_metrics: bool = False,
-) -> str:
-    """Start (or, after a resumed training, reopen) the model's run; returns its id.
-
-    With system_metrics, MLflow samples CPU, memory, disk, network (and GPU, when pynvml is
-    installed) every SYSTEM_METRICS_INTERVAL seconds as `system/*`.
-    """
-    uri = tracking_uri()
-    check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_system_metrics_sampling_interval(system_metrics_interval())
-    if resume_id:
-        try:
-            info = MlflowClient().get_run(resume_id).info
-            if info.status != "FINISHED" and not foreign_artifacts(info.artifact_uri):
-                run = mlflow.start_run(run_id=resume_id, log_system_metrics=system_metrics)
-                return run.info.run_id
-        except MlflowException:
-            pass  # the run was deleted, or lives in another store: start a new one
-    mlflow.set_experiment(project_experiment())
-    run = mlflow.start_run(run_name=name, tags=tags, log_system_metrics=system_metrics)
-    mlflow.log_params(flatten(params))
-    return run.info.run_id
-
-
-def start_training_run(
-    model: str, params_file: str | Path, config: dict, run_hash: str, workdir: Path
-) -> str:
-    """Start `model`'s run with its tags, or reopen the one a resumed training began.
+@contextlib.contextmanager
+def training_run(
+    model: str, params_file: str | Path, config: dict, enabled: bool = True
+) -> Iterator[Callable[[dict[str, float], int], None] | None]:
+    """The model's run around a training, `<family>-seed<seed> · <execution>`: started on
+    entry, ended FINISHED when the block completes and FAILED when it raises (a training
+    resumed later is a new run). Yields the loop's log_metrics callable; with enabled False
+    (DDP ranks > 0) it does nothing and yields None.
 
     Logged params: the model's section under its own names (`steps`, `lr`, `z_dim`, ...: the
     families share the engine's, so MLflow's compare view lines them up), `data.*`, `seed` and
     `budget.*` (the unit and amount, and the steps, images and FLOPs the equal budget gave it),
-    from the config that is also written to the model folder. Runs are named
-    `<family>-seed<seed> · <execution>` and tagged `genbench.family` and `genbench.seed`: group
-    or filter on the family to see its seeds together.
-
-    The run id is kept in workdir (beside the checkpoints) so a killed and resumed training logs
-    into one run.
+    from the config that is also written to the model folder. Tagged `genbench.family` and
+    `genbench.seed`: group or filter on the family to see its seeds together.
     """
-    id_file = workdir / "mlflow_run_id"
-    resume_id = id_file.read_text().strip() if id_file.exists() else None
-    seed, pid = config["seed"], pipeline_id(params_file)
-    tags = {
-        "genbench.family": model,
-        "genbench.seed": str(seed),
-        "genbench.git_commit": git_commit(),
-        "genbench.dvc_stage": f"train@{run_name(model, seed)}",
-        "genbench.params_hash": run_hash,
-        "genbench.pipeline_id": pid,
-        EXECUTIONS: pid,
-        **run_tags(),
-    }
+    if not enabled:
+        yield None
+        return
+    seed = config["seed"]
+    tags = {"genbench.family": model, "genbench.seed": str(seed)}
+    stage = f"train@{run_name(model, seed)}"
     budget = dict(config.get("budget", {}))
-    run_params = {
+    params = {
         **config["params"],
         "data": config["data"],
         "seed": seed,
         "budget": {**budget.pop("budget", {}), **budget},  # budget.unit, not budget.budget.unit
     }
-    name = f"{model_name(model, seed)} · {execution_label(pid)}"
-    run_id = start_run(name, run_params, tags, resume_id, system_metrics=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    id_file.write_text(run_id)
-    return run_id
-
-
-@contextlib.contextmanager
-def training_run(
-    model: str,
-    params_file: str | Path,
-    config: dict,
-    run_hash: str,
-    workdir: Path,
-    enabled: bool = True,
-) -> Iterator[Callable[[dict[str, float], int], None] | None]:
-    """The model's run around a training: started (or reopened after a resume) on entry, ended
-    FINISHED when the block completes and FAILED when it raises. Yields the loop's log_metrics
-    callable; with enabled False (DDP ranks > 0) it does nothing and yields None.
-    """
-    if not enabled:
-        yield None
-        return
-    ok = False
-    try:
-        start_training_run(model, params_file, config, run_hash, workdir)
+    with start_run(params_file, stage, model_name(model, seed), tags, system_metrics=True):
+        mlflow.log_params(flatten(params))
         yield log_metrics
-        ok = True
-    finally:
-        end_run(ok)
 
 
 def log_metrics(values: dict[str, float], step: int) -> None:
@@ -160,7 +82,8 @@ def log_dataset(data_dir: str | Path, meta: dict[str, Any], split: str, context:
 def log_model(net: "nn.Module", name: str) -> str:
     """The final generating network as the active run's MLflow PyTorch model named `name`
     (`gan-seed0`; a CPU copy), so it shows in the Models tab and can be registered; returns its
-    model id, which evaluation gives its metrics so they show on the model.
+    model id. Evaluation finds it through the run and logs its metrics with it (they show on
+    the model).
 
     Its pickle names genbench's classes: load it where genbench is installed. Requirements are
     given (torch, and diffusers for the DDPM), not inferred: inference loads the model again in
@@ -182,24 +105,14 @@ def log_model(net: "nn.Module", name: str) -> str:
     return logged.model_id
 
 
-def log_artifacts(folder: str | Path) -> None:
-    """Every file of a folder into the active run's artifacts."""
+def log_model_dir(folder: str | Path) -> None:
+    """Every file of the model folder into the active run's artifacts, and its weights file's
+    sha256 as the run's tag `genbench.weights_sha256`: evaluation finds the run by it."""
     mlflow.log_artifacts(str(folder))
-
-
-def end_run(ok: bool) -> None:
-    """Close the active run as FINISHED or FAILED."""
-    if mlflow.active_run() is not None:
-        mlflow.end_run("FINISHED" if ok else "FAILED")
+    mlflow.set_tag(WEIGHTS_SHA256, sha256_file(Path(folder) / WEIGHTS))
 
 
 def run_record(model_id: str | None = None) -> dict[str, str]:
-    """What later stages need to link to the active run: its id, experiment and store, and the
-    id of the model it logged."""
-    run = mlflow.active_run()
-    return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "tracking_uri": mlflow.get_tracking_uri(),
-        "model_id": model_id,
-    }
+    """What the model folder keeps of the active run (mlflow_run.json): its id, experiment and
+    store, and the id of the model it logged."""
+    return {**record_of(mlflow.active_run(), mlflow.get_tracking_uri()), "model_id": model_id}

@@ -1,20 +1,26 @@
 """Where runs go: the tracking store (MLFLOW_TRACKING_URI or the project's sqlite file), whether
-it can take runs, the project's experiment, and the pipeline execution's id and label."""
+it can take runs, the project's experiment, the pipeline execution's id and label, and the one
+way a stage starts its own run."""
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from genbench.core.errors import GenbenchError
-from genbench.core.system import DEFAULT_TRACKING_URI, git, store_problem
+from genbench.core.system import DEFAULT_TRACKING_URI, git, git_commit, store_problem
 
 EXPERIMENT = "genbench"
-EXECUTIONS = "genbench.executions"  # the ids of every execution that used a run (see __init__)
+# The sha256 of the weights file a training run wrote and an evaluation run scored: it joins
+# the two (and the training's logged model), by content rather than by run id
+WEIGHTS_SHA256 = "genbench.weights_sha256"
 # What an execution runs: the code and the stage graph (params.yaml is hashed whole). The files
 # stages write into git (dvc.lock, metrics/, reports/) are left out, so the id stays the same
 # from a run's first stage to its last (with them it changed once the first stage wrote).
@@ -53,7 +59,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     )
 
 
-def foreign_artifacts(location: str | None) -> bool:
+def _foreign_artifacts(location: str | None) -> bool:
     """A local sqlite store's artifact location outside this project (the working directory):
     MLflow stores absolute paths, so a copied or moved workspace would write into the original."""
     if not tracking_uri().startswith("sqlite:") or not location:
@@ -68,7 +74,7 @@ def project_experiment() -> str:
     """`genbench`, or, when its artifacts live in another checkout (a copied mlflow.db), an
     experiment of this project's own (`genbench@<folder>-<hash>`), so no artifact leaves it."""
     found = mlflow.get_experiment_by_name(EXPERIMENT)
-    if found is None or not foreign_artifacts(found.artifact_location):
+    if found is None or not _foreign_artifacts(found.artifact_location):
         return _model_training(EXPERIMENT)
     here = Path.cwd().resolve()
     name = f"{EXPERIMENT}@{here.name}-{hashlib.sha256(str(here).encode()).hexdigest()[:8]}"
@@ -94,7 +100,7 @@ def _model_training(name: str) -> str:
 
 
 def pipeline_id(params_file: str | Path) -> str:
-    """The id shared by the runs of one pipeline execution (see the package docstring):
+    """The id shared by the runs of one pipeline execution (one `make run` / `dvc repro`):
     GENBENCH_PIPELINE_ID, else a hash of HEAD, the uncommitted changes to EXECUTION_INPUTS and
     the params file."""
     if os.environ.get("GENBENCH_PIPELINE_ID"):
@@ -114,13 +120,6 @@ def system_metrics_interval() -> float:
     return float(found) if found else SYSTEM_METRICS_INTERVAL
 
 
-def run_tags() -> dict[str, str]:
-    """Tags every run of an execution carries besides its own: the flow run's URL, when a
-    Prefect flow runs the stages."""
-    url = os.environ.get(FLOW_RUN_URL)
-    return {"genbench.flow_run_url": url} if url else {}
-
-
 def model_name(family: str, seed: int | str) -> str:
     """A model as MLflow names it: its runs (`gan-seed0 · <execution>`) and its logged model."""
     return f"{family}-seed{seed}"
@@ -132,20 +131,48 @@ def execution_label(pid: str) -> str:
     return pid if len(pid) <= 24 else pid[:8]
 
 
-def run_exists(record: dict, what: str) -> bool:
-    """Point mlflow at the (reachable) store and check the recorded run is in it; say so if not."""
+@contextlib.contextmanager
+def start_run(
+    params_file: str | Path,
+    stage: str,
+    name: str,
+    tags: dict[str, str],
+    system_metrics: bool = False,
+) -> Iterator[Run]:
+    """A new run of the calling stage's own, `<name> · <execution>`, in the project's experiment:
+    open for the block, ended FINISHED, or FAILED when the block raises. Tagged with the DVC
+    stage, the execution id, the git commit and, under a Prefect flow, the flow run's URL,
+    besides `tags`. No stage reopens or edits a run it did not start here.
+
+    With system_metrics, MLflow samples CPU, memory, disk, network (and GPU, when pynvml is
+    installed) every SYSTEM_METRICS_INTERVAL seconds as `system/*`.
+    """
     uri = tracking_uri()
     check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
-    try:
-        run = MlflowClient().get_run(record["run_id"])
-    except MlflowException:
-        print(f"mlflow: run {record['run_id']} is not in {uri}; {what} not logged there")
-        return False
-    if foreign_artifacts(run.info.artifact_uri):
-        print(
-            f"mlflow: run {record['run_id']} keeps artifacts in {run.info.artifact_uri}, outside "
-            f"this project (a copied workspace); {what} not logged there"
-        )
-        return False
-    return True
+    mlflow.set_tracking_uri(uri)  # where this process's own runs go
+    mlflow.set_system_metrics_sampling_interval(system_metrics_interval())
+    mlflow.set_experiment(project_experiment())
+    pid, url = pipeline_id(params_file), os.environ.get(FLOW_RUN_URL)
+    tags = {
+        "genbench.dvc_stage": stage,
+        "genbench.pipeline_id": pid,
+        "genbench.git_commit": git_commit(),
+        **({"genbench.flow_run_url": url} if url else {}),
+        **tags,
+    }
+    name = f"{name} · {execution_label(pid)}"
+    with mlflow.start_run(run_name=name, tags=tags, log_system_metrics=system_metrics) as run:
+        yield run
+
+
+def newest_run(client: MlflowClient, experiment_id: str, query: str) -> Run | None:
+    """The newest run of the experiment that `query` (MLflow's search syntax) matches, or None."""
+    found = client.search_runs(
+        [experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"]
+    )
+    return found[0] if found else None
+
+
+def record_of(run: Run, uri: str) -> dict[str, str]:
+    """What links to a run: its id, experiment and store."""
+    return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "tracking_uri": uri}

@@ -80,8 +80,7 @@ def run_training(
             "seed": seed,
             "budget": budget,
         }
-        run = tracking.training_run(name, params_file, config, run_hash, workdir, runtime.is_main)
-        with run as log_metrics:
+        with tracking.training_run(name, params_file, config, runtime.is_main) as log_metrics:
             if runtime.is_main:
                 tracking.log_dataset(data_dir, meta, "train", "training")
             result = train(
@@ -106,7 +105,7 @@ def run_training(
                 write_model_dir(
                     out, result.final, config, result.stats, workdir / CURVES, record, snapshots
                 )
-                tracking.log_artifacts(out)
+                tracking.log_model_dir(out)  # and the weights' sha256: evaluation finds the run
         return result.stats if runtime.is_main else None
     finally:
         stop_runtime(runtime)
