@@ -4,8 +4,6 @@ No prefect here: each function takes an `on_line` callable for the live output, 
 route it into Prefect's task log and the tests can call these directly.
 """
 
-import contextlib
-import logging
 import os
 import subprocess
 import sys
@@ -15,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from genbench.core.errors import GenbenchError
-from pipelines.graph import address
 
 TAIL_LINES = 3  # error lines quoted in a failed stage's one-line message
 # The venv's bin folder first, so `dvc` and the stages' `python` are this interpreter's, also
@@ -31,7 +28,7 @@ class StageError(GenbenchError):
 
 
 class Outcome(StrEnum):
-    """What `dvc repro --single-item` does with one stage (see plan)."""
+    """What `dvc repro --single-item` did with one stage (outcome_of reads it from its output)."""
 
     RAN = "ran"
     UP_TO_DATE = "up to date"  # its code, data and params are those in dvc.lock
@@ -120,53 +117,28 @@ def repro_command(stage: str, pull: bool = False) -> list[str]:
     return [*cmd, "--pull"] if pull else cmd
 
 
-def plan(repo: str | Path, stage: str) -> Outcome:
-    """What `dvc repro --single-item <stage>` is about to do, from DVC's state, not its log.
-
-    The checks are DVC's own (`Stage.changed`, then `StageCache.restore`), made under its
-    workspace lock. Outputs that `--pull` would fetch from a remote are not foreseen: RAN.
-    """
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:  # _wait_for_lock is what `dvc --wait-for-lock` sets: another DVC may hold the lock
-        with Repo(str(repo), _wait_for_lock=True) as dvc_repo, dvc_repo.lock:
-            for item in dvc_repo.index.stages:
-                if address(item, dvc_repo.root_dir) == stage:
-                    if not item.changed():
-                        return Outcome.UP_TO_DATE
-                    return Outcome.RESTORED if _restorable(dvc_repo, item) else Outcome.RAN
-    except DvcException:  # a missing dependency, a busy output: `dvc repro` will say it
-        pass
-    return Outcome.RAN
+# How `dvc repro` says what it did with a stage (DVC's log lines, at a line's start; the stage
+# as addressed from the repo root, where the flow runs DVC).
+SAID = (
+    ("Stage '{}' is cached - skipping run", Outcome.RESTORED),
+    ("Stage '{}' didn't change, skipping", Outcome.UP_TO_DATE),
+    ("Running stage '{}':", Outcome.RAN),
+)
 
 
-def _restorable(dvc_repo, stage) -> bool:
-    """Whether DVC will check the changed stage's outputs out of its cache instead of running."""
-    from dvc.stage.cache import RunCacheNotFoundError
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    if stage.changed_stage() or not stage.deps_cached():
-        # DVC looks the run cache up by the current deps; a dry restore would use dvc.lock's.
-        # Record the current ones and forget the old outputs' (this stage object is dropped).
-        stage.save_deps()
-        for out in stage.outs:
-            out.hash_info = HashInfo()
-    # A dry restore decides and touches nothing, yet logs "Stage is cached" as if restoring:
-    # muted here, the run logs it in the stage's own log. It also reads the cached stage's
-    # dvc.yaml relative to the current directory (as `dvc repro` run in the repo would); the
-    # flows run one task at a time, so changing it here races nothing.
-    dvc_log = logging.getLogger("dvc.stage.cache")
-    level = dvc_log.level
-    dvc_log.setLevel(logging.WARNING)
-    try:
-        with contextlib.chdir(dvc_repo.root_dir):
-            dvc_repo.stage_cache.restore(stage, dry=True)
-        return True
-    except RunCacheNotFoundError:
-        return False
-    finally:
-        dvc_log.setLevel(level)
+def outcome_of(output: str, stage: str) -> Outcome:
+    """What `dvc repro --single-item <stage>` did, read from its own output (DVC's CLI is the
+    interface: no DVC internals). A restore that fails falls back to running the command, so
+    a "Running stage" line wins over a "cached" one; no line at all (a pulled output): RAN."""
+    lines = [line.strip() for line in output.splitlines()]
+    found = [
+        outcome
+        for words, outcome in SAID
+        if any(line.startswith(words.format(stage)) for line in lines)
+    ]
+    if not found or Outcome.RAN in found:
+        return Outcome.RAN
+    return found[0]
 
 
 def repro_stage(
@@ -177,11 +149,10 @@ def repro_stage(
     pull: bool = False,
 ) -> Outcome:
     """Bring one stage up to date with DVC; StageError with the error's tail if it fails."""
-    outcome = plan(repo, stage)
     result = stream(repro_command(stage, pull), repo, env, on_line)
     if result.returncode != 0:
         raise StageError(f"stage {stage!r} failed: {tail(result.output)}")
-    return outcome
+    return outcome_of(result.output, stage)
 
 
 def run_dvc(

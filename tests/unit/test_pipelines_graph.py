@@ -1,6 +1,5 @@
 """pipelines/ without Prefect: graph order, DVC outcomes, sweep grids, the params section."""
 
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ from pipelines.repro import (
     Outcome,
     absolute_tracking_uri,
     dvc_env,
-    plan,
+    outcome_of,
     repro_command,
     repro_stage,
     tail,
@@ -193,15 +192,19 @@ def test_a_run_cache_entry_without_its_outputs_runs(one_stage_repo):
     assert repro_checked(root) is Outcome.RAN
 
 
-def test_plan_touches_nothing(one_stage_repo):
-    root = one_stage_repo
-    assert repro_checked(root) is Outcome.RAN
-    (root / "out.txt").unlink()
-    lock, cwd = (root / "dvc.lock").read_text(), os.getcwd()
-    assert cwd != str(root)  # the plan is made from outside the repo, as a flow may
-    assert plan(root, "a") is Outcome.RESTORED
-    assert not (root / "out.txt").exists() and (root / "dvc.lock").read_text() == lock
-    assert os.getcwd() == cwd
+def test_the_outcome_is_read_from_dvcs_own_words():
+    def said(*lines: str) -> Outcome:
+        return outcome_of(
+            "\n".join(["Verifying data sources in stage: 'a'", *lines]), "train@gan-0"
+        )
+
+    assert said("Stage 'train@gan-0' didn't change, skipping") is Outcome.UP_TO_DATE
+    cached = "Stage 'train@gan-0' is cached - skipping run, checking out outputs"
+    assert said(cached) is Outcome.RESTORED
+    assert said("Running stage 'train@gan-0':", "> python stages/train.py") is Outcome.RAN
+    assert said(cached, "Running stage 'train@gan-0':") is Outcome.RAN  # the restore failed
+    assert said("Stage 'train@gan-1' didn't change, skipping") is Outcome.RAN  # another stage
+    assert said() is Outcome.RAN  # nothing said: assume work was done
 
 
 def test_tail_prefers_the_stages_own_error_line():
