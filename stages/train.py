@@ -1,4 +1,4 @@
-"""DVC stage `train@<name>`: train one family with the shared engine, tracked in MLflow.
+"""DVC stage `train@<family>-<seed>`: train one family with the shared engine, tracked in MLflow.
 
 Also runs under `torchrun --nproc_per_node=N stages/train.py ...` (DDP; rank 0 writes and logs).
 """

@@ -45,7 +45,9 @@ def test_compare_json_has_exactly_the_documented_keys(tmp_path):
     assert set(found["runs"]) == {f"{f}-{s}" for f in found["names"] for s in (0, 1, 2)}
     assert set(found["runs"]["gan-0"]) == documented("`runs.<name>`")
     assert set(found["real"]) == {"name", "metrics", "card"}
-    assert found["runs"]["gan-0"]["losses"]["step"] == [10, 20, 30, 40, 50]
+    step, loss, speed = found["runs"]["gan-0"]["losses"]  # losses.csv's columns, in its order
+    assert (step["name"], loss["name"], speed["name"]) == ("step", "loss", "images_per_second")
+    assert step["values"] == [10, 20, 30, 40, 50]
     assert found["dataset"]["counts"]["test"] == 5 and found["dataset"]["path"].endswith("prepared")
     Comparison.model_validate(found)  # the type the report parses it through
 

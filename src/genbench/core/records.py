@@ -83,14 +83,23 @@ def _cell(text: str | None) -> float | int | None:
     return int(text) if text.isdigit() else float(text)
 
 
-def read_losses(path: Path) -> dict[str, list[float | int | None]]:
-    """models/<name>/losses.csv as columns (an empty cell: None); {} when there is none."""
+class LossColumn(Record):
+    """One column of a model's losses.csv (`step`, a loss, `images_per_second`)."""
+
+    name: str
+    values: list[float | int | None]  # an empty cell: None
+
+
+def read_losses(path: Path) -> list[dict[str, Any]]:
+    """models/<name>/losses.csv as LossColumn records in the file's column order (a list: JSON
+    files are written with sorted keys, and the report draws the losses in the order logged);
+    [] when there is none."""
     if not path.exists():
-        return {}
+        return []
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
     names = list(rows[0]) if rows else []
-    return {name: [_cell(row[name]) for row in rows] for name in names}
+    return [{"name": name, "values": [_cell(row[name]) for row in rows]} for name in names]
 
 
 class Card(Record):
@@ -119,7 +128,7 @@ class Result(Record):
     config: ModelConfig | None = None
     stats: TrainStats | None = None
     run: TrackedRun | None = None
-    losses: dict[str, list[float | int | None]] = {}
+    losses: list[LossColumn] = []
 
     @property
     def family(self) -> str | None:

@@ -127,7 +127,8 @@ def figures(inputs: ReportInputs, images: dict[str, bytes]) -> dict[str, list]:
             text = caption(result, file, result is inputs.real)
             entry = image(images, f"{result.name}_{file}", path.read_bytes(), text)
             shown["reconstructions" if file == RECONSTRUCTIONS_FIGURE else "grids"].append(entry)
-        if png := curves_png(result.result.losses, result.name):
+        columns = {column.name: column.values for column in result.result.losses}
+        if png := curves_png(columns, result.name):
             text = f"{result.name}: training curves"
             shown["curves"].append(image(images, f"{result.name}_curves.png", png, text))
     return shown
