@@ -32,7 +32,7 @@ def test_comparison_table_has_mean_and_interval_per_family_and_the_verdicts():
             cell = rows[family][position]
             assert " ± " in cell  # several seeds: an interval
             assert cell.startswith("**") == (verdict["best"] == family)
-    fid = COMPARE["families"]["gan"][COMPARE["extractor"]]["fid"]
+    fid = COMPARE["families"]["gan"]["scores"]["fid"]
     assert rows["gan"][0] == f"{fid['mean']:.2f} ± {fid['half']:.2f}"
 
 
@@ -60,14 +60,14 @@ def test_without_compare_json_one_row_per_run_then_nothing(tmp_path):
     rows = rows_of(markdown)
     assert sorted(rows) == sorted(["run", *runs])
     gan = json.loads((ROOT / summary.RUNS_DIR / "gan-0.json").read_text())
-    assert rows["gan-0"][0] == f"{gan[COMPARE['extractor']]['fid']:.2f}"
-    assert rows["run"][0] == f"FID ({COMPARE['extractor']})"  # the group holding the FID
+    assert rows["gan-0"][0] == f"{gan['scores']['fid']:.2f}"
+    assert rows["run"][0] == f"FID ({gan['extractor']})"  # the metrics files name their space
     assert "is missing" in markdown and "verdict" not in rows
-    # a card, when there, names the extractor (here one the metrics do not hold: no FID then)
-    card = {"feature_extractor": {"name": "inception-v3-compat"}}
-    (tmp_path / summary.RUNS_DIR / "gan-0.protocol.json").write_text(json.dumps(card))
+    # runs scored in two spaces: the header names both, never one for the other
+    gan["extractor"] = "inception-v3-compat"
+    (tmp_path / summary.RUNS_DIR / "gan-0.json").write_text(json.dumps(gan))
     rows = rows_of(summary.metrics_markdown(tmp_path))
-    assert rows["gan-0"][0] == "-" and "inception-v3-compat" in rows["run"][0]
+    assert rows["run"][0] == "FID (evaluator, inception-v3-compat)"
 
 
 def test_headline_is_the_report_sections_first_part_and_links_say_where(tmp_path):
