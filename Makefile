@@ -14,10 +14,9 @@ export PATH := $(BIN):$(PATH)
 .PHONY: run flow serve test test-all lint format setup lock
 CRON ?= 0 3 * * *
 
-## run: set up .venv if needed, check params.yaml, run the whole DVC pipeline; the report is reports/index.html
+## run: set up .venv if needed, check params.yaml, run the whole DVC pipeline with independent stages at once (orchestration.workers; a temporary Prefect server); the report is reports/index.html
 run: setup
-	genbench validate --params params.yaml
-	dvc repro
+	python -m pipelines.run
 	@echo "done. the comparison: open reports/index.html in a browser (reports/report.md: the same as Markdown)"
 	@echo "curves: .venv/bin/dvc plots show; runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 

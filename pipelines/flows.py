@@ -8,14 +8,16 @@ its headline with links to the report in MLflow (`genbench-headline`), the metri
 run its stages log carries the flow run's URL (`genbench.flow_run_url`), and the flow run is
 named after the commit and the execution.
 
-DVC holds one lock per workspace, so the tasks of one flow run go one at a time
-(max_workers=1) in dependency order; a failed stage's downstream tasks end `NotReady`, unrun.
-Parallel branches need separate workspaces (docs/orchestration.md).
+Independent stages run at once, each in its own workspace (`orchestration.workers`, or a Dask
+cluster: pipelines/parallel.py), and the flow attaches a timeline of stages per worker
+(`genbench-timeline`); with `workers: 1` the stages run one at a time in the workspace itself.
+A failed stage's downstream tasks end `NotReady`, unrun; the other branches go on.
 """
 
 import json
 import logging
 import os
+import queue
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +35,23 @@ from genbench.core.errors import GenbenchError
 from genbench.core.system import git_commit
 from genbench.schema import validate_params
 from genbench.tracking import execution_label
-from pipelines import grid, summary
+from pipelines import grid, summary, workers
 from pipelines.graph import downstream, read_graph, run_order
+from pipelines.parallel import STATE_NAMES, Plan, run_parallel, timeline_markdown
 from pipelines.repro import (
-    Outcome,
     StageError,
     absolute_tracking_uri,
+    changed_stages,
     dvc_env,
     repro_stage,
     run_dvc,
 )
 
-STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
 SWEEP_ARTIFACT = "genbench-sweep"
 METRICS_ARTIFACT = "genbench-metrics"  # the metric table of a genbench flow run
 HEADLINE_ARTIFACT = "genbench-headline"  # its headline, with links to the report in MLflow
 DIFF_ARTIFACT = "genbench-diff"  # what changed in the metrics since HEAD (`genbench diff`)
+TIMELINE_ARTIFACT = "genbench-timeline"  # stages per worker against time (a parallel run)
 COMPARE_FILE = summary.COMPARE_FILE  # what sweeps rank on
 
 
@@ -101,7 +104,8 @@ def _failure(graph: nx.DiGraph, futures: dict[str, PrefectFuture]) -> str | None
     ]
     if not failed:
         return None
-    error = futures[failed[0]].result(raise_on_failure=False)
+    # the final state's own result: a Dask future's client may be closed by now
+    error = futures[failed[0]].state.result(raise_on_failure=False)
     blocked = [name for name in downstream(graph, failed[0]) if name in futures]
     line = str(error) if isinstance(error, BaseException) else futures[failed[0]].state.message
     if len(failed) > 1:
@@ -135,17 +139,34 @@ def genbench(
     root = Path(repo).resolve()
     settings = load_settings(root)
     graph = read_graph(root)
-    stage_task = dvc_stage.with_options(
-        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
-    )
+    order = run_order(graph, targets)
     pipeline_id, url = execution_id(), flow_run.ui_url
     url = url if url and url.startswith(("http://", "https://")) else None  # ephemeral: no UI
-    futures: dict[str, PrefectFuture] = {}
-    for name in run_order(graph, targets):
-        upstream = [futures[up] for up in graph.predecessors(name)]
-        futures[name] = stage_task.with_options(task_run_name=name).submit(
-            str(root), name, pipeline_id, pull, url, wait_for=upstream
+    cores = workers.available_cores()
+    slots = [] if settings.cluster else workers.plan(settings.workers, cores, _gpus(settings))
+    spans = []
+    if settings.cluster or len(slots) > 1:
+        where = f"Dask cluster {settings.cluster}" if settings.cluster else "here"
+        line = "workers of the cluster" if settings.cluster else workers.describe(slots, cores)
+        get_run_logger().info("stages at once: %s, %s", line, where)
+        env = dvc_env(pipeline_id, absolute_tracking_uri(root), url)
+        extra = {k: v for k, v in env.items() if k.startswith(("GENBENCH_", "MLFLOW_"))}
+        plan = Plan(
+            root=root,
+            graph=graph,
+            order=order,
+            slots=slots,
+            cluster=settings.cluster,
+            env=extra,
+            uncached={name: graph.nodes[name].get("uncached", []) for name in order},
+            retries=settings.retries,
+            retry_delay=settings.retry_delay_seconds,
         )
+        if pull:  # the workers check out their inputs from the main workspace's cache
+            run_dvc(["pull", "--allow-missing"], str(root), dvc_env(), get_run_logger().info)
+        futures, spans = run_parallel(plan, changed_stages(root, dvc_env()))
+    else:
+        futures = _run_serial(root, graph, order, settings, pipeline_id, url, pull)
     for future in futures.values():
         future.wait()
     error = _failure(graph, futures)
@@ -154,11 +175,43 @@ def genbench(
     if push:
         dvc_push.with_options(retries=settings.retries)(str(root))
     attach_results(root, pipeline_id)
+    timeline = timeline_markdown(spans)
+    if timeline:
+        create_markdown_artifact(
+            timeline, key=TIMELINE_ARTIFACT, description="Stages per worker against time"
+        )
     outcomes = {state_name: outcome.value for outcome, state_name in STATE_NAMES.items()}
     stage_outcomes = {name: outcomes[future.state.name] for name, future in futures.items()}
     line = "; ".join(f"{k} {v}" for k, v in stage_outcomes.items())
     get_run_logger().info("stages: %s", line)
     return stage_outcomes
+
+
+def _gpus(settings: OrchestrationParams) -> int:
+    """CUDA devices to deal out: only when a worker count is left to `auto` or above 1."""
+    return workers.cuda_devices() if settings.workers != 1 else 0
+
+
+def _run_serial(
+    root: Path,
+    graph: nx.DiGraph,
+    order: list[str],
+    settings: OrchestrationParams,
+    pipeline_id: str,
+    url: str | None,
+    pull: bool,
+) -> dict[str, PrefectFuture]:
+    """One stage at a time in the workspace itself (`workers: 1`), in dependency order."""
+    stage_task = dvc_stage.with_options(
+        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
+    )
+    futures: dict[str, PrefectFuture] = {}
+    for name in order:
+        upstream = [futures[up] for up in graph.predecessors(name)]
+        futures[name] = stage_task.with_options(task_run_name=name).submit(
+            str(root), name, pipeline_id, pull, url, wait_for=upstream
+        )
+    return futures
 
 
 def attach_results(root: Path, pipeline_id: str) -> None:
@@ -186,12 +239,24 @@ def attach_results(root: Path, pipeline_id: str) -> None:
 
 
 @task(name="dvc-experiment", cache_policy=NO_CACHE, persist_result=False)
-def experiment(repo: str, name: str, options: list[str], tracking_uri: str) -> dict[str, Any]:
-    """`dvc exp run --temp -n name -S ...`: one grid point; returns its DVC metrics."""
+def experiment(
+    repo: str, name: str, options: list[str], tracking_uri: str, slots: queue.Queue | None = None
+) -> dict[str, Any]:
+    """`dvc exp run --temp -n name -S ...`: one grid point; returns its DVC metrics. It holds
+    a worker slot of `slots` (its threads and device) while it runs."""
     import dvc.api
 
     env = dvc_env(pipeline_id=name, tracking_uri=tracking_uri)
-    run_dvc(["exp", "run", "--temp", "-n", name, *options], repo, env, get_run_logger().info)
+    slot = slots.get() if slots is not None else None
+    try:
+        logger = get_run_logger()
+        if slot is not None:
+            env |= slot.env()
+            logger.info("%s", slot.describe())
+        run_dvc(["exp", "run", "--temp", "-n", name, *options], repo, env, logger.info)
+    finally:
+        if slot is not None:
+            slots.put(slot)
     metrics = dvc.api.metrics_show(repo=repo, rev=name)
     # dvc.api.metrics_show leaves compare.json out (it holds lists and text beside numbers),
     # and the sweep ranks on its validation means: read it whole from the experiment's commit.
@@ -199,7 +264,7 @@ def experiment(repo: str, name: str, options: list[str], tracking_uri: str) -> d
     return {**metrics, f"{COMPARE_FILE}:": compare}
 
 
-@flow(name="sweep", task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="sweep")
 def sweep(
     repo: str = ".", overrides: list[str] | None = None, metrics: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -217,12 +282,29 @@ def sweep(
     point_task = experiment.with_options(
         retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
     )
+    slots = workers.plan(settings.workers, workers.available_cores(), _gpus(settings))
+    free: queue.Queue[workers.Slot] = queue.Queue()  # a device is held by one point at a time
+    for slot in slots:
+        free.put(slot)
+    # Each point is a `dvc exp run --temp`, in its own temporary copy: points run side by side.
+    with ThreadPoolTaskRunner(max_workers=len(slots)) as pool:
+        futures = [
+            pool.submit(
+                point_task.with_options(task_run_name=f"{point_name(i)} {grid.describe(point)}"),
+                {
+                    "repo": str(root),
+                    "name": point_name(i),
+                    "options": grid.set_options(point),
+                    "tracking_uri": uri,
+                    "slots": free,
+                },
+            )
+            for i, point in enumerate(points, start=1)
+        ]
+        states = [future.wait() or future.state for future in futures]
     rows, failed = [], []
-    for index, point in enumerate(points, start=1):
-        name = point_name(index)  # a DVC experiment and MLflow tag
-        state = point_task.with_options(task_run_name=f"{name} {grid.describe(point)}")(
-            str(root), name, grid.set_options(point), uri, return_state=True
-        )
+    for index, (point, state) in enumerate(zip(points, states, strict=True), start=1):
+        name = point_name(index)
         values = state.result(raise_on_failure=False) if state.is_completed() else {}
         if not state.is_completed():
             failed.append(f"{name} ({grid.describe(point)})")

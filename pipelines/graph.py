@@ -35,7 +35,19 @@ def read_graph(repo_dir: str | Path) -> nx.DiGraph:
                 if not stage.is_data_source
             }
             graph = nx.DiGraph()
-            graph.add_nodes_from(names.values())  # node order is declaration order
+            for stage, name in names.items():  # node order is declaration order
+                # outputs `dvc checkout` does not restore: parallel workers are sent them
+                uncached = [
+                    os.path.relpath(out.fs_path, repo.root_dir)
+                    for out in stage.outs
+                    if not out.use_cache
+                ]
+                # DVC's run cache skips a stage with an uncached out that is not a metric or a
+                # plot: parallel runs run such a stage in the main workspace itself
+                in_place = any(
+                    not out.use_cache and not (out.is_metric or out.is_plot) for out in stage.outs
+                )
+                graph.add_node(name, uncached=uncached, in_place=in_place)
             graph.add_edges_from(
                 (names[dep], names[stage])
                 for stage, dep in dvc_graph.edges

@@ -4,6 +4,7 @@ No prefect here: each function takes an `on_line` callable for the live output, 
 route it into Prefect's task log and the tests can call these directly.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -153,6 +154,17 @@ def repro_stage(
     if result.returncode != 0:
         raise StageError(f"stage {stage!r} failed: {tail(result.output)}")
     return outcome_of(result.output, stage)
+
+
+def changed_stages(repo: str | Path, env: dict[str, str]) -> set[str]:
+    """The stages `dvc status` finds changed now (code, params, deps or outputs differ from
+    dvc.lock); their downstream stages are not known to be changed until they have run."""
+    result = subprocess.run(
+        [*DVC, "status", "--json"], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise StageError(f"dvc status failed: {tail(result.stdout + result.stderr)}")
+    return set(json.loads(result.stdout or "{}"))
 
 
 def run_dvc(

@@ -1,5 +1,6 @@
 """A table of bad inputs: each stops `genbench validate` with exit 2 and one line naming the key,
-and `make run` (`genbench validate && dvc repro`) then touches none of the pipeline's outputs.
+and `make run` (`genbench validate`'s checks, then the graph) then touches none of the
+pipeline's outputs.
 
 The real pipeline runs once, on tiny params, in a copy of the project (conftest's tiny_graph,
 shared by the session); every case then writes its bad params.yaml (or environment) into a copy
@@ -268,6 +269,8 @@ CASES = [
         None,
     ),
     ("retries", {"orchestration.retries": 99}, "orchestration.retries", None),
+    ("workers_0", {"orchestration.workers": 0}, "orchestration.workers", None),
+    ("cluster_no_scheme", {"orchestration.cluster": "h:8786"}, "orchestration.cluster", None),
     ("tracking_file_uri", None, "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "file:///tmp/x"}),
     ("tracking_plain_path", None, "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "mlruns"}),
     ("tracking_sqlite_dir", None, "MLFLOW_TRACKING_URI", "sqlite_dir"),

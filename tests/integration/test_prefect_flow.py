@@ -36,9 +36,10 @@ def prefect_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, tiny_graph):
-    """A committed copy of the tiny graph (TINY params, two seeds), without retries."""
+    """A committed copy of the tiny graph (TINY params, two seeds), two workers, no retries."""
     root = copy_tree(tiny_graph.root, tmp_path_factory.mktemp("flow") / "repo")
-    set_params(root, {"orchestration": {"retries": 0, "retry_delay_seconds": 0}})
+    # two workers, whatever the cores: stages at once (test_parallel_flow.py checks their outputs)
+    set_params(root, {"orchestration": {"retries": 0, "retry_delay_seconds": 0, "workers": 2}})
     commit(root, "tiny")
     return root
 
@@ -127,7 +128,12 @@ def test_flow_runs_one_task_per_dvc_stage(project, stages, prefect_server):
     # the headline and the metric table, as artifacts of this flow run
     found = api(prefect_server, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
     by_key = {artifact["key"]: artifact["data"] for artifact in found}
-    assert set(by_key) == {"genbench-metrics", "genbench-headline", "genbench-diff"}
+    assert set(by_key) == {
+        "genbench-metrics",
+        "genbench-headline",
+        "genbench-diff",
+        "genbench-timeline",  # stages per worker
+    }
     # what changed since the commit (`genbench diff`): the GAN's retrained numbers
     assert by_key["genbench-diff"].startswith("## Change since HEAD (")
     assert "| metrics/runs/gan-0.json | scores.fid |" in by_key["genbench-diff"]
@@ -273,7 +279,9 @@ def test_failing_stage_fails_the_flow_and_leaves_downstream_unrun(project, stage
     does (meta.json's sha256). The flow goes on with what does not depend on a failed stage, then
     names the first failure, the other and what did not run; no traceback on the way."""
     params = (project / "params.yaml").read_text()
-    set_params(project, {"gan": {"lr_g": 0.0003}})  # train@gan-0, -1 and downstream must rerun
+    # train@gan-0, -1 and downstream must rerun; one at a time in the workspace itself (a
+    # parallel worker checks the data out of DVC's cache, unaltered)
+    set_params(project, {"gan": {"lr_g": 0.0003}, "orchestration": {"workers": 1}})
     split = project / "data/prepared/train_images.npy"
     kept, stat = split.read_bytes(), split.stat()
     split.write_bytes(kept[:-1] + bytes([kept[-1] ^ 0xFF]))

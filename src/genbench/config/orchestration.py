@@ -4,15 +4,19 @@ No stage lists it in dvc.yaml, so changing it reruns nothing. The grid's syntax 
 pipelines/sweep.py (it is `dvc exp run -S`'s); here only its shape is checked.
 """
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from genbench.config.base import Section
 
 # `key=v1,v2`: a params key (dotted), `=`, one or more comma-separated values
 Override = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*=.+$")]
 MetricName = Annotated[str, Field(pattern=r"^\w+$")]
+
+
+MAX_WORKERS = 256
 
 
 class SweepParams(Section):
@@ -24,7 +28,29 @@ class SweepParams(Section):
 
 
 class OrchestrationParams(Section):
-    """Retries of a failed stage's Prefect task, and the sweep defaults."""
+    """How many stages run at once and where, retries of a failed stage's Prefect task, and
+    the sweep defaults."""
+
+    # Stages (and sweep points) at once, each in its own workspace, torch threads = cores /
+    # workers. `auto`: one per CUDA device, else one per core. 1: one at a time, in place.
+    workers: Literal["auto"] | int = "auto"
+    # A Dask scheduler (`tcp://host:8786`): each stage runs on one of its workers, in that
+    # worker's clone, with the DVC remote between them (docs/orchestration.md). None: here.
+    cluster: str | None = None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_WORKERS):
+            return value
+        raise ValueError(f"must be auto or a whole number from 1 to {MAX_WORKERS}")
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        if value is None or re.fullmatch(r"(tcp|tls|ws|wss)://\S+", value):
+            return value
+        raise ValueError("must be a Dask scheduler address such as tcp://host:8786, or null")
 
     # A rerun training resumes from its last checkpoint, so a retry repeats little work.
     retries: int = Field(1, ge=0, le=10)

@@ -13,6 +13,7 @@ import mlflow
 import numpy as np
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 from mlflow.types import Schema, TensorSpec
 
 from genbench.core.files import flatten, sha256_file
@@ -76,7 +77,15 @@ def log_dataset(data_dir: str | Path, meta: dict[str, Any], split: str, context:
     name = f"{meta['source']}-{meta['image_size']}px/{split}"
     dataset = MetaDataset(source, name=name, digest=sha[:32], schema=schema)
     count = str(meta["counts"][split])
-    mlflow.log_input(dataset, context=context, tags={"sha256": sha, "images": count})
+    for attempt in range(3):
+        try:
+            mlflow.log_input(dataset, context=context, tags={"sha256": sha, "images": count})
+            return
+        except MlflowException as err:
+            # Two stages at once (parallel workers) that log a dataset new to a sqlite store
+            # both insert it; the second one's retry finds it there.
+            if "UNIQUE constraint failed" not in str(err) or attempt == 2:
+                raise
 
 
 def log_model(net: "nn.Module", name: str) -> str:

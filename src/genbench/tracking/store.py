@@ -31,6 +31,9 @@ EXECUTION_INPUTS = ("src", "stages", "dvc.yaml")
 SYSTEM_METRICS_INTERVAL = 1.0
 # The flow sets it to its flow run's URL: every run of the execution carries it as a tag
 FLOW_RUN_URL = "GENBENCH_FLOW_RUN_URL"
+# Set by the flow when a parallel worker runs a stage in a worktree of the project (deleted
+# afterwards): the project's own folder, where the experiment's artifacts belong
+PROJECT_ROOT = "GENBENCH_PROJECT_ROOT"
 
 
 class TrackingError(GenbenchError):
@@ -59,6 +62,11 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     )
 
 
+def project_root() -> Path:
+    """The project's folder: GENBENCH_PROJECT_ROOT under a parallel worker, else the cwd."""
+    return Path(os.environ.get(PROJECT_ROOT) or Path.cwd()).resolve()
+
+
 def _foreign_artifacts(location: str | None) -> bool:
     """A local sqlite store's artifact location outside this project (the working directory):
     MLflow stores absolute paths, so a copied or moved workspace would write into the original."""
@@ -67,7 +75,7 @@ def _foreign_artifacts(location: str | None) -> bool:
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):
         return False
-    return not Path(parsed.path).resolve().is_relative_to(Path.cwd().resolve())
+    return not Path(parsed.path).resolve().is_relative_to(project_root())
 
 
 def project_experiment() -> str:
@@ -76,7 +84,7 @@ def project_experiment() -> str:
     found = mlflow.get_experiment_by_name(EXPERIMENT)
     if found is None or not _foreign_artifacts(found.artifact_location):
         return _model_training(EXPERIMENT)
-    here = Path.cwd().resolve()
+    here = project_root()
     name = f"{EXPERIMENT}@{here.name}-{hashlib.sha256(str(here).encode()).hexdigest()[:8]}"
     print(
         f"mlflow: experiment {EXPERIMENT!r} keeps artifacts in {found.artifact_location}, "
@@ -85,12 +93,20 @@ def project_experiment() -> str:
     return _model_training(name)
 
 
+def _artifacts() -> str | None:
+    """A new experiment's artifact folder: MLflow's default (<cwd>/mlruns/<id>) unless the stage
+    runs in a worker's worktree, whose folder is deleted afterwards: then the project's."""
+    if os.environ.get(PROJECT_ROOT) and tracking_uri().startswith("sqlite:"):
+        return str(project_root() / "mlruns" / "genbench-parallel")
+    return None
+
+
 def _model_training(name: str) -> str:
     """Create the experiment `name` if needed, marked as model training, so MLflow 3's UI opens
     it on runs and charts rather than its GenAI views; returns the name."""
     found = mlflow.get_experiment_by_name(name)
     try:
-        experiment = found.experiment_id if found else mlflow.create_experiment(name)
+        experiment = found.experiment_id if found else mlflow.create_experiment(name, _artifacts())
     except MlflowException:  # another stage created it meanwhile
         found = mlflow.get_experiment_by_name(name)
         experiment = found.experiment_id
