@@ -80,6 +80,11 @@ def main_stage(root: str, stage: str, env: dict[str, str]) -> State:
 @task(name="dvc-stage", cache_policy=NO_CACHE, persist_result=False)
 def unchanged_stage(stage: str) -> State:
     """A stage DVC finds up to date, with all its upstream: nothing to run anywhere."""
+    get_run_logger().info(
+        "Stage '%s' didn't change, skipping: `dvc status` found it and every stage upstream "
+        "of it unchanged (code, data and params as in dvc.lock)",
+        stage,
+    )
     now = time.time()
     span = Span(stage, "main", now, now, "Skipped")
     return Completed(name="Skipped", message=f"{stage}: {Outcome.UP_TO_DATE.value}", data=span)
