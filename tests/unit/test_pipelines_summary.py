@@ -33,7 +33,8 @@ def test_comparison_table_has_mean_and_interval_per_family_and_the_verdicts():
             assert " ± " in cell  # several seeds: an interval
             assert cell.startswith("**") == (verdict["best"] == family)
     fid = COMPARE["families"]["gan"]["scores"]["fid"]
-    assert rows["gan"][0] == f"{fid['mean']:.2f} ± {fid['half']:.2f}"
+    bold = "**" if COMPARE["verdicts"]["fid"]["best"] == "gan" else ""
+    assert rows["gan"][0] == f"{bold}{fid['mean']:.2f} ± {fid['half']:.2f}{bold}"
 
 
 def test_one_seed_gives_means_without_interval():
