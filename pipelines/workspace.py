@@ -53,7 +53,8 @@ def working_tree_patch(root: Path) -> str:
     """The main workspace's uncommitted changes against HEAD as one binary patch: tracked edits
     and new files git does not ignore, dvc.lock left out (each job carries its own). Made with
     a temporary index, so the user's staging area is untouched."""
-    index = root / ".git" / "genbench-patch-index"
+    # git's own path for it: .git is a file, not a folder, in a worktree or a submodule
+    index = root / git(["rev-parse", "--git-path", "genbench-patch-index"], root).strip()
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
     try:
         for args in (["read-tree", "HEAD"], ["add", "-A", "--", ".", f":(exclude){LOCK}"]):
