@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.core.errors import GenbenchError
-from pipelines.repro import DVC, Outcome, StageError, repro_stage, stream
+from pipelines.repro import DVC, Outcome, repro_stage, run_dvc
 
 LOCK = "dvc.lock"
 WORKTREES = Path(".dvc/tmp/workers")  # inside DVC's own ignored temp folder of the main workspace
@@ -141,13 +141,6 @@ def _apply(workspace: Path, patch: str) -> None:
         git(["apply", "--binary", "--whitespace=nowarn", "-"], workspace, stdin=patch)
 
 
-def _dvc(args: list[str], workspace: Path, env: dict, on_line: Callable[[str], None]) -> None:
-    result = stream([*DVC, *args], workspace, env, on_line)
-    if result.returncode != 0:
-        tail = result.output.strip().splitlines()[-1:] or ["no output"]
-        raise StageError(f"dvc {' '.join(args[:1])} in {workspace} failed: {tail[0]}")
-
-
 # --- here: git worktrees sharing the main workspace's cache -------------------------------------
 
 
@@ -211,7 +204,7 @@ def run_in_worktree(
     # its own old outputs too: without them DVC would restore or rerun a stage that has not
     # changed, rather than say so
     targets = [*job.upstream, job.stage]
-    _dvc(["checkout", "--quiet", "--allow-missing", *targets], workspace, env, on_line)
+    run_dvc(["checkout", "--quiet", "--allow-missing", *targets], workspace, env, on_line)
     return repro_stage(workspace, job.stage, env, on_line)
 
 
@@ -249,8 +242,8 @@ def run_in_clone(clone: Path, job: Job, env: dict, on_line: Callable[[str], None
     _write_inputs(clone, job)
     env = {**env, **job.env}
     targets = [*job.upstream, job.stage]  # its own old outputs too, as in run_in_worktree
-    _dvc(["pull", "--quiet", "--allow-missing", *targets], clone, env, on_line)
+    run_dvc(["pull", "--quiet", "--allow-missing", *targets], clone, env, on_line)
     outcome = repro_stage(clone, job.stage, env, on_line)
     if outcome is not Outcome.UP_TO_DATE:
-        _dvc(["push", "--quiet", "--run-cache", job.stage], clone, env, on_line)
+        run_dvc(["push", "--quiet", "--run-cache", job.stage], clone, env, on_line)
     return outcome
