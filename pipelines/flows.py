@@ -278,30 +278,9 @@ def sweep(
     settings = load_settings(root)
     points = grid.expand(grid.parse_grid(overrides or settings.sweep.grid))
     grid.check_points(root / "params.yaml", points)  # every point valid before any training
-    wanted, uri = metrics or settings.sweep.metrics, absolute_tracking_uri(root)
-    point_task = experiment.with_options(
-        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
-    )
-    slots = workers.plan(settings.workers, workers.available_cores(), _gpus(settings))
-    free: queue.Queue[workers.Slot] = queue.Queue()  # a device is held by one point at a time
-    for slot in slots:
-        free.put(slot)
-    # Each point is a `dvc exp run --temp`, in its own temporary copy: points run side by side.
-    with ThreadPoolTaskRunner(max_workers=len(slots)) as pool:
-        futures = [
-            pool.submit(
-                point_task.with_options(task_run_name=f"{point_name(i)} {grid.describe(point)}"),
-                {
-                    "repo": str(root),
-                    "name": point_name(i),
-                    "options": grid.set_options(point),
-                    "tracking_uri": uri,
-                    "slots": free,
-                },
-            )
-            for i, point in enumerate(points, start=1)
-        ]
-        states = [future.wait() or future.state for future in futures]
+    wanted = metrics or settings.sweep.metrics
+    named = [(point_name(i), point) for i, point in enumerate(points, start=1)]
+    states = run_points(root, settings, named)
     rows, failed = [], []
     for index, (point, state) in enumerate(zip(points, states, strict=True), start=1):
         name = point_name(index)
@@ -316,6 +295,37 @@ def sweep(
     if failed:
         raise StageError(f"sweep: {len(failed)} of {len(points)} points failed: {failed[0]}")
     return rows
+
+
+def run_points(
+    root: Path, settings: OrchestrationParams, named: list[tuple[str, grid.Point]]
+) -> list[State]:
+    """Each (experiment name, point) as a `dvc exp run --temp` of its own (a temporary copy of
+    the project), up to `workers` side by side, each holding a worker slot (threads, device);
+    their final states, in order."""
+    point_task = experiment.with_options(
+        retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds
+    )
+    slots = workers.plan(settings.workers, workers.available_cores(), _gpus(settings))
+    free: queue.Queue[workers.Slot] = queue.Queue()  # a device is held by one point at a time
+    for slot in slots:
+        free.put(slot)
+    uri = absolute_tracking_uri(root)
+    with ThreadPoolTaskRunner(max_workers=len(slots)) as pool:
+        futures = [
+            pool.submit(
+                point_task.with_options(task_run_name=f"{name} {grid.describe(point)}"),
+                {
+                    "repo": str(root),
+                    "name": name,
+                    "options": grid.set_options(point),
+                    "tracking_uri": uri,
+                    "slots": free,
+                },
+            )
+            for name, point in named
+        ]
+        return [future.wait() or future.state for future in futures]
 
 
 def point_name(index: int) -> str:

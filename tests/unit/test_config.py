@@ -45,7 +45,11 @@ MALFORMED = [
     ({"gan.precision": "fp16"}, "gan.precision", "'fp32' or 'bf16'"),
     ({"gan.compile": "yes"}, "gan.compile", "boolean"),
     ({"gan.lr": 0.001}, "gan.lr", "unknown key"),
-    ({"vae.reconstruction_loss": "l1"}, "vae.reconstruction_loss", "'bce' or 'mse'"),
+    (
+        {"vae.reconstruction_loss": "l1"},
+        "vae.reconstruction_loss",
+        "'bce', 'mse' or 'optimal_sigma'",
+    ),
     ({"vae.beta": -1.0}, "vae.beta", "greater than or equal to 0"),
     ({"vae.ema_decay": 1.0}, "vae.ema_decay", "less than 1"),
     ({"vae.batch_size": 0}, "vae.batch_size", "greater than or equal to 1"),

@@ -14,6 +14,7 @@ from genbench.config.base import Section
 # `key=v1,v2`: a params key (dotted), `=`, one or more comma-separated values
 Override = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*=.+$")]
 MetricName = Annotated[str, Field(pattern=r"^\w+$")]
+OptionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 MAX_WORKERS = 256
@@ -56,3 +57,7 @@ class OrchestrationParams(Section):
     retries: int = Field(1, ge=0, le=10)
     retry_delay_seconds: int = Field(30, ge=0, le=86_400)
     sweep: SweepParams = Field(default_factory=SweepParams)
+    # `python -m pipelines.ablation`: named options, each a list of `key=value` overrides of one
+    # family's section, each run over compare.seeds against that family's defaults on the
+    # validation split (docs/ablations.md).
+    ablation: dict[OptionName, list[Override]] = Field(default_factory=dict)

@@ -18,6 +18,7 @@ from genbench.tracking.results import (
     Evaluation,
     evaluation_run,
     find_report_run,
+    log_ablation,
     log_comparison,
     log_evaluation,
     log_report,
@@ -44,6 +45,7 @@ from genbench.tracking.store import (
 )
 
 __all__ = [
+    "log_ablation",
     "EXPERIMENT",
     "Evaluation",
     "TrackingError",

@@ -196,6 +196,22 @@ def log_comparison(
         return False
 
 
+def log_ablation(params_file: str | Path, table: str, found: dict[str, Any]) -> bool:
+    """An ablation (pipelines/ablation.py) as a run of its own, `ablation · <execution>`: its
+    table (ablation.md), every verdict with the DVC experiment of each option (ablation.json),
+    and per option the val means as metrics (`<option>.val_fid`). False, saying why in one line,
+    when the store cannot take it."""
+    try:
+        with start_run(params_file, "ablation", "ablation", {}):
+            mlflow.log_text(table, "ablation.md")
+            mlflow.log_dict(found, "ablation.json")
+            mlflow.log_params({f"experiment.{k}": v for k, v in found["experiments"].items()})
+        return True
+    except (TrackingError, MlflowException, OSError) as err:
+        print(f"mlflow: ablation not logged ({str(err).splitlines()[0][:200]})")
+        return False
+
+
 def used_runs(experiment_id: str, metrics_files: dict[str, Path]) -> dict[str, Any]:
     """Every model behind `metrics_files` ({model: metrics JSON}) as found in the store by
     content: its family and seed, the sha256 of its metrics file, the evaluation run that wrote

@@ -167,19 +167,32 @@ def _ema(generating: nn.Module, decay: float) -> AveragedModel | None:
     return AveragedModel(generating, multi_avg_fn=_ema_update(decay), use_buffers=True)
 
 
-def _final(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn.Module:
-    """The network to keep: the EMA's (batch-norm statistics refreshed), else the raw one."""
-    if ema is None:
-        return generating
-    if parts.finalize_ema is not None:
-        parts.finalize_ema(ema.module)
-    return ema.module
+def _final(
+    generating: nn.Module, ema: AveragedModel | None, parts: Parts, images: torch.Tensor
+) -> nn.Module:
+    """The network to keep: the EMA's (batch-norm statistics refreshed), else the raw one;
+    fitted to the train images where the family asks (Parts.fit_to_data)."""
+    kept = generating
+    if ema is not None:
+        if parts.finalize_ema is not None:
+            parts.finalize_ema(ema.module)
+        kept = ema.module
+    if parts.fit_to_data is not None:
+        parts.fit_to_data(kept, images)
+    return kept
 
 
-def _snapshot(generating: nn.Module, ema: AveragedModel | None, parts: Parts) -> nn.Module:
-    """What _final would keep if training stopped now, leaving the running average untouched
-    (finalize_ema refreshes statistics in place, with its own random generator)."""
-    return _final(generating, copy.deepcopy(ema) if ema is not None else None, parts)
+def _snapshot(
+    generating: nn.Module, ema: AveragedModel | None, parts: Parts, images: torch.Tensor
+) -> nn.Module:
+    """What _final would keep if training stopped now, leaving the running average and the
+    training network untouched (finalize_ema refreshes statistics in place, with its own random
+    generator; fit_to_data writes buffers)."""
+    if ema is not None:
+        return _final(generating, copy.deepcopy(ema), parts, images)
+    if parts.fit_to_data is not None:
+        return _final(copy.deepcopy(generating), None, parts, images)
+    return generating
 
 
 def _autocast(cfg: TrainParams, runtime: Runtime) -> Autocast:
@@ -267,11 +280,11 @@ def train(
                 bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)
             if runtime.is_main and snapshots is not None and step in snapshots.steps:
                 seconds = state.seconds + time.perf_counter() - started
-                snapshots.keep(step, _snapshot(generating, ema, parts), seconds)
+                snapshots.keep(step, _snapshot(generating, ema, parts, images), seconds)
             if runtime.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 state.save(
                     workdir / CHECKPOINT, step, state.seconds + time.perf_counter() - started
                 )
             bar.update(1)
     stats = _stats(parts, cfg, runtime, start, state.seconds, time.perf_counter() - started)
-    return TrainResult(_final(generating, ema, parts), stats)
+    return TrainResult(_final(generating, ema, parts, images), stats)

@@ -49,6 +49,10 @@ class Parts:
     # fake): under DDP their buffers are not re-broadcast from rank 0 at each forward, as that
     # in-place copy breaks the pending backward through batch norm (pytorch/pytorch#175024).
     local_buffers: frozenset[str] = frozenset()
+    # Called on the network to keep (and on each snapshot), after finalize_ema, with the train
+    # split as uint8 (N, C, H, W): fits what sampling needs from the data besides the weights,
+    # into the network's buffers (the VAE's ex-post latent density); None when nothing is.
+    fit_to_data: Callable[[nn.Module, torch.Tensor], None] | None = None
 
 
 def no_sampler(params: Any) -> None:

@@ -27,11 +27,12 @@ def ddpm_step(
     x0: torch.Tensor,
     grad_clip: float,
     autocast: Autocast = contextlib.nullcontext,
+    snr_gamma: float | None = None,
 ) -> DdpmStepOut:
     """One gradient step on the simple diffusion loss, with gradient-norm clipping (the loss
     inside `autocast()`, backward and clipping outside)."""
     with autocast():
-        loss = diffusion_loss(unet, scheduler, x0)
+        loss = diffusion_loss(unet, scheduler, x0, snr_gamma)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for p in unet.parameters() if p.grad is not None]
@@ -65,7 +66,7 @@ def build(params: DdpmParams, channels: int, image_size: int) -> Parts:
 
     def step(modules, optimizers, x0, autocast=contextlib.nullcontext):
         net, optimizer = modules["unet"], optimizers["unet"]
-        out = ddpm_step(net, optimizer, scheduler, x0, params.grad_clip, autocast)
+        out = ddpm_step(net, optimizer, scheduler, x0, params.grad_clip, autocast, params.snr_gamma)
         return {"loss": out.loss, "grad_norm": out.grad_norm}
 
     return Parts({"unet": unet}, {"unet": opt}, "unet", step)

@@ -62,10 +62,27 @@ def make_scheduler(
     )
 
 
+def min_snr_weights(scheduler: DDPMScheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ loss weights per sample (Hang et al. 2023, "Efficient Diffusion Training via
+    Min-SNR Weighting Strategy", eq. 8 and section 3.4): min(SNR(t), γ) / SNR(t) for an epsilon
+    target, min(SNR(t), γ) / (SNR(t) + 1) for a v target; SNR(t) = a_t / (1 - a_t) with a_t
+    the scheduler's alphas_cumprod. Steps of high SNR (little noise) weigh less."""
+    alphas = scheduler.alphas_cumprod.to(t.device)[t].float()
+    snr = alphas / (1 - alphas)
+    clipped = snr.clamp(max=gamma)
+    if scheduler.config.prediction_type == "epsilon":
+        return clipped / snr
+    return clipped / (snr + 1)
+
+
 def diffusion_loss(
-    unet: torch.nn.Module, scheduler: DDPMScheduler, x0: torch.Tensor
+    unet: torch.nn.Module,
+    scheduler: DDPMScheduler,
+    x0: torch.Tensor,
+    snr_gamma: float | None = None,
 ) -> torch.Tensor:
-    """Simple loss (Ho et al. eq. 14): MSE between the UNet's output and its target at random t.
+    """Simple loss (Ho et al. eq. 14): MSE between the UNet's output and its target at random t;
+    with snr_gamma, each sample's MSE weighted by min_snr_weights.
 
     Target: the noise eps (epsilon) or v = sqrt(a_t) eps - sqrt(1 - a_t) x0 (v_prediction,
     Salimans & Ho 2022), as the scheduler defines it. x0: (B, C, H, W) in [-1, 1].
@@ -78,7 +95,10 @@ def diffusion_loss(
     else:
         target = scheduler.get_velocity(x0, noise, t)
     prediction = unet(x_t, t, return_dict=False)[0]
-    return F.mse_loss(prediction.float(), target.float())
+    if snr_gamma is None:
+        return F.mse_loss(prediction.float(), target.float())
+    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean((1, 2, 3))
+    return (min_snr_weights(scheduler, t, snr_gamma) * per_sample).mean()
 
 
 def reverse_process(

@@ -9,7 +9,13 @@ from genbench.families.common.sizes import levels_problem
 
 
 class DdpmParams(TrainParams):
-    """DDPM (Ho et al. 2020): diffusers' UNet2DModel and DDPMScheduler; DDIM for fast sampling."""
+    """DDPM (Ho et al. 2020): diffusers' UNet2DModel and DDPMScheduler; DDIM for fast sampling.
+
+    Options (docs/ablations.md measures each at the default budget):
+    - snr_gamma: Min-SNR-γ loss weighting (Hang et al. 2023; they recommend γ = 5); null: off;
+    - prediction_type v_prediction (Salimans & Ho 2022);
+    - block_widths: a smaller UNet costs fewer FLOPs per step, so the budget buys more steps.
+    """
 
     # UNet block widths, one per resolution level (image_size halves between levels).
     block_widths: list[Width] = Field(
@@ -23,6 +29,7 @@ class DdpmParams(TrainParams):
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     lr: float = Field(1e-3, gt=0.0, le=1.0)
     grad_clip: float = Field(1.0, ge=0.0)  # max gradient norm; 0 turns clipping off
+    snr_gamma: float | None = Field(None, gt=0.0)  # Min-SNR-γ weighting; None: the plain loss
     # How samples are drawn (grid, `genbench sample`, evaluate): ddim with sample_steps and eta
     # (eta 0 = deterministic DDIM, 1 = DDPM-like noise), or ancestral over every training step.
     sampler: Literal["ddim", "ancestral"] = "ddim"

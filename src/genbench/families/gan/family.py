@@ -1,14 +1,16 @@
 """DCGAN family: the training step and how to build and sample it."""
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from genbench.families.common.base import Autocast, Family, Parts, Progress
+from genbench.families.gan.augment import diff_augment
 from genbench.families.gan.networks import (
     Discriminator,
     Generator,
@@ -54,21 +56,27 @@ def gan_step(
     real: torch.Tensor,
     z_dim: int,
     autocast: Autocast = contextlib.nullcontext,
+    loss: str = "bce",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> GanStepOut:
     """One alternating update (Goodfellow et al. 2014, Alg. 1, k = 1): D, then G.
 
-    Forward passes and losses run inside `autocast()`; backward and optimizer steps outside."""
+    `loss`: bce or hinge (networks.py); `augment`: applied to every batch D sees (DiffAugment).
+    Forward passes and losses run inside `autocast()`; backward and optimizer steps outside.
+    d_real and d_fake are the mean sigmoid of D's logits (for hinge: a monotone reading only)."""
+    seen = augment or (lambda images: images)
     z = torch.randn(len(real), z_dim, device=real.device)
     with autocast():
         fake = g(z)  # (B, C, H, W) in [-1, 1]
-        real_logits, fake_logits = d(real), d(fake.detach())  # separate batches, as in DCGAN
-        loss_d = discriminator_loss(real_logits, fake_logits)
+        # separate batches, as in DCGAN
+        real_logits, fake_logits = d(seen(real)), d(seen(fake.detach()))
+        loss_d = discriminator_loss(real_logits, fake_logits, loss)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
     with frozen(d):
         with autocast():
-            loss_g = generator_loss(d(fake))
+            loss_g = generator_loss(d(seen(fake)), loss)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
     opt_g.step()
@@ -88,9 +96,11 @@ def build_generating(params: GanParams, channels: int, image_size: int) -> Gener
 def build(params: GanParams, channels: int, image_size: int) -> Parts:
     """Generator, discriminator and their Adam optimizers (betas (0.5, 0.999), as in DCGAN)."""
     g = build_generating(params, channels, image_size)
-    d = Discriminator(params.widths, channels, image_size)
+    d = Discriminator(params.widths, channels, image_size, params.spectral_norm)
     opt_g = torch.optim.Adam(g.parameters(), lr=params.lr_g, betas=(0.5, 0.999), fused=True)
     opt_d = torch.optim.Adam(d.parameters(), lr=params.lr_d, betas=(0.5, 0.999), fused=True)
+
+    augment = partial(diff_augment, policy=params.diff_augment) if params.diff_augment else None
 
     def step(modules, optimizers, real, autocast=contextlib.nullcontext):
         out = gan_step(
@@ -101,6 +111,8 @@ def build(params: GanParams, channels: int, image_size: int) -> Parts:
             real,
             params.z_dim,
             autocast,
+            params.loss,
+            augment,
         )
         return {
             "loss_d": out.loss_d,
