@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run flow serve test test-all lint format setup lock
+.PHONY: run flow ablation serve test test-all lint format setup lock
 CRON ?= 0 3 * * *
 
 ## run: set up .venv if needed, check params.yaml, run the whole DVC pipeline with independent stages at once (orchestration.workers; a temporary Prefect server); the report is reports/index.html
@@ -23,6 +23,10 @@ run: setup
 ## flow: the DVC graph once as a Prefect flow (a temporary Prefect server unless PREFECT_API_URL is set)
 flow: setup
 	python -m pipelines.run
+
+## ablation: each option of orchestration.ablation against its family's defaults, over the seeds, on the validation split (after make run); writes docs/ablations.md's table (OPTIONS="a b": only those)
+ablation: setup
+	python -m pipelines.ablation $(OPTIONS)
 
 ## serve: the scheduled deployment genbench/nightly (CRON="..."); needs `prefect server start` and PREFECT_API_URL
 serve: setup

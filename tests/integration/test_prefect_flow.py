@@ -371,3 +371,35 @@ def run_cli(args, env, cwd):
         timeout=400,
         check=False,
     )
+
+
+@pytest.mark.slow  # the verdicts and the table: tests/unit/test_ablation.py
+def test_ablation_runs_an_option_against_the_committed_run(project, prefect_server):
+    set_params(project, {"orchestration": {"ablation": {"hinge": ["gan.loss=hinge"]}}})
+    commit(project, "an ablation option")  # experiments start from the last commit
+    env = client_env(project, prefect_server)
+    result = run_module("pipelines.ablation", ["hinge", "--repo", project], project, env)
+    out = check(result)
+    docs = (project / "docs" / "ablations.md").read_text()
+    rows = [line for line in docs.splitlines() if line.startswith("| gan |")]
+    assert [row.split(" | ")[1] for row in rows] == ["baseline", "hinge"], docs
+    experiment = rows[1].split(" | ")[-2]
+    assert experiment.startswith("ablation-") and experiment.endswith("-hinge")
+    listed = subprocess.run(
+        [BIN / "dvc", "exp", "ls", "--name-only"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert experiment in listed
+    assert ("compare · " + experiment, "FINISHED") in mlflow_runs(project, experiment)
+    with sqlite3.connect(project / "mlflow.db") as db:
+        names = [row[0] for row in db.execute("SELECT name FROM runs WHERE name LIKE 'ablation%'")]
+    assert len(names) == 1
+    assert "winners on the validation split:" in out
+    (artifact,) = api(
+        prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["genbench-ablation"]}}}
+    )
+    assert artifact["flow_run_id"] == flow_run_id(out)
