@@ -18,7 +18,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from genbench.compare.ablation import BASELINE, judge_family
+from genbench.compare.ablation import BASELINE, EQUIVALENT, judge_family
 from genbench.config.base import read_yaml
 from genbench.core.errors import ParamsError
 from genbench.core.system import git_commit
@@ -113,14 +113,18 @@ def _verdict(found: dict | None, key: str) -> str:
     if found is None:
         return "(baseline)"
     item = found[key]
-    p = item["p_holm"]
-    return item["relation"] + (f" (p {p:.2g})" if p is not None else "")
+    if item["relation"] == EQUIVALENT:  # shown by TOST: its p, not Welch's
+        p, test = item["p_equivalence"], "TOST p"
+    else:
+        p, test = item["p_holm"], "p"
+    return item["relation"] + (f" ({test} {p:.2g})" if p is not None else "")
 
 
 def table(results: dict[str, dict], runs: dict[str, dict], names: dict[str, str]) -> str:
     """The Markdown table: per family the baseline, then each option, with val FID and KID
-    (mean ± t half-width over seeds), the verdict against the baseline (Holm-adjusted p), the
-    cost (steps at the budget, training seconds), the DVC experiment and MLflow training runs."""
+    (mean ± t half-width over seeds), the verdict against the baseline (Holm-adjusted: Welch's
+    p, or TOST's for "equivalent"), the cost (steps at the budget, training seconds), the DVC
+    experiment and the MLflow training runs."""
     lines = [
         "| family | option | val FID | vs baseline | val KID | vs baseline | steps | train s "
         "| winner | DVC experiment | MLflow training runs |",

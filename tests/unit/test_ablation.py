@@ -87,3 +87,12 @@ def test_options_are_checked_before_anything_runs():
         option_points({"sweep": ["gan.z_dim=32,64"]}, None)
     with pytest.raises(ParamsError, match="empty"):
         option_points({}, None)
+
+
+def test_an_equivalent_option_shows_the_equivalence_tests_p():
+    from pipelines.ablation import _verdict
+
+    item = {"relation": "equivalent", "p_holm": 0.9, "p_equivalence": 0.012}
+    assert _verdict({"fid": item}, "fid") == "equivalent (TOST p 0.012)"
+    assert _verdict({"fid": {**item, "relation": "better"}}, "fid") == "better (p 0.9)"
+    assert _verdict(None, "fid") == "(baseline)"

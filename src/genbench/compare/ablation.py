@@ -57,8 +57,9 @@ def judge_family(
     """Every option of `family` against the baseline, per ablation metric.
 
     Returns {"rankings": {metric key: verdict.rank's result}, "options": {option: {metric key:
-    {"relation", "p_holm", "effect"}, "winner": bool}}}. An option wins when it is separated
-    from the baseline and better on the first ablation metric and not worse on the others.
+    {"relation", "p_holm", "p_equivalence", "effect"}, "winner": bool}}}. An option wins when it
+    is separated from the baseline and better on the first ablation metric and not worse on the
+    others.
     """
     runs = {BASELINE: val_stats(baseline, family)}
     runs |= {name: val_stats(compare, family) for name, compare in options.items()}
@@ -75,7 +76,8 @@ def judge_family(
             )
             verdicts[name][key] = {
                 "relation": relation(result, name),
-                "p_holm": pair["p_holm"],
+                "p_holm": pair["p_holm"],  # Welch's, Holm-adjusted: "better" or "worse"
+                "p_equivalence": pair["equivalence"]["p_holm"],  # TOST's: "equivalent"
                 "effect": pair["effect"],
             }
     first, rest = ABLATION_METRICS[0], ABLATION_METRICS[1:]
