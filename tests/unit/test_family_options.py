@@ -31,6 +31,7 @@ OPTIONS = [
     ("vae", {"reconstruction_loss": "optimal_sigma"}),
     ("vae", {"kl_warmup": 0.5}),
     ("ddpm", {"snr_gamma": 5.0}),
+    ("ddpm", {"prediction_type": "v_prediction"}),
 ]
 
 
