@@ -381,7 +381,8 @@ def test_ablation_runs_an_option_against_the_committed_run(project, prefect_serv
     result = run_module("pipelines.ablation", ["hinge", "--repo", project], project, env)
     out = check(result)
     docs = (project / "docs" / "ablations.md").read_text()
-    rows = [line for line in docs.splitlines() if line.startswith("| gan |")]
+    written = docs[docs.index("<!-- ablation:start -->") : docs.index("<!-- ablation:end -->")]
+    rows = [line for line in written.splitlines() if line.startswith("| gan |")]
     assert [row.split(" | ")[1] for row in rows] == ["baseline", "hinge"], docs
     experiment = rows[1].split(" | ")[-2]
     assert experiment.startswith("ablation-") and experiment.endswith("-hinge")
