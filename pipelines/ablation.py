@@ -10,23 +10,26 @@ markers), to stdout, to a Prefect artifact and to an MLflow run `ablation · <ex
 """
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
 from genbench.compare.ablation import BASELINE, EQUIVALENT, judge_family
 from genbench.config.base import read_yaml
 from genbench.core.errors import ParamsError
-from genbench.core.system import git_commit
 from genbench.tracking import log_ablation
 from pipelines import grid
 from pipelines.cli import finish, prefect_api
 from pipelines.flows import COMPARE_FILE, load_settings, run_points
-from pipelines.repro import StageError, changed_stages, dvc_env
+from pipelines.repro import StageError, absolute_tracking_uri, changed_stages, dvc_env
 from pipelines.workspace import write_files
 
 ABLATION_ARTIFACT = "genbench-ablation"
@@ -74,14 +77,16 @@ def _defaults(root: Path, point: grid.Point) -> bool:
     return True
 
 
-def baseline_of(root: Path, families: set[str]) -> dict[str, Any]:
-    """The workspace's compare.json, after checking that no stage it rests on is out of date."""
-    stale = sorted(
-        s
-        for s in changed_stages(root, dvc_env())
-        if s.split("@")[0] in ("train", "evaluate", "compare", "train_evaluator", "preprocess")
-        and ("@" not in s or s.split("@")[1].split("-")[0] in families)
-    )
+# `dvc status` lists these when params.yaml or the code changed though nothing the comparison
+# rests on did: validate (it reads the whole params file, orchestration.ablation included) and
+# report (it renders, after compare).
+NOT_BASELINE = frozenset({"validate", "report"})
+
+
+def baseline_of(root: Path) -> dict[str, Any]:
+    """The workspace's compare.json, after checking that `dvc status` finds no stage it rests on
+    changed (every family's: an experiment would rerun a stale one, whatever its option)."""
+    stale = sorted(set(changed_stages(root, dvc_env())) - NOT_BASELINE)
     if stale:
         raise StageError(
             f"ablation: the baseline (the default run) is out of date ({', '.join(stale[:3])}"
@@ -95,11 +100,12 @@ def baseline_of(root: Path, families: set[str]) -> dict[str, Any]:
 
 def run_ids(compare: dict[str, Any], family: str) -> list[str]:
     """The MLflow training runs behind a family's numbers, one per seed, in seed order."""
-    return [
-        str(run.get("run", {}).get("run_id", "?"))
-        for name, run in sorted(compare.get("runs", {}).items())
+    found = {
+        int(name.rsplit("-", 1)[1]): str(run.get("run", {}).get("run_id", "?"))
+        for name, run in compare.get("runs", {}).items()
         if name.rsplit("-", 1)[0] == family
-    ]
+    }
+    return [found[seed] for seed in sorted(found)]
 
 
 def _cell(stats: dict, digits: int) -> str:
@@ -176,9 +182,8 @@ def ablation(repo: str = ".", only: list[str] | None = None, docs: bool = True) 
     if not chosen:
         raise ParamsError("ablation: every option chosen is already the default; nothing to run")
     grid.check_points(root / "params.yaml", [point for _, point in chosen.values()])
-    baseline = baseline_of(root, {family for family, _ in chosen.values()})
-    commit = git_commit(root)[:7]
-    named = [(f"ablation-{commit}-{name.replace('_', '-')}", p) for name, (_, p) in chosen.items()]
+    baseline = baseline_of(root)
+    named = [(experiment_name(name), point) for name, (_, point) in chosen.items()]
     states = run_points(root, settings, named)
     failed = [name for name, state in zip(chosen, states, strict=True) if not state.is_completed()]
     if failed:
@@ -211,12 +216,39 @@ def ablation(repo: str = ".", only: list[str] | None = None, docs: bool = True) 
         for family, found in runs.items()
         for option, compare in found.items()
     }
-    log_ablation(
-        root / "params.yaml",
-        text,
-        {"results": results, "experiments": names, "training_runs": training_runs},
-    )
+    means = {
+        f"{family}.{option}.val_{leaf}": compare["families"][family]["val"][leaf]["mean"]
+        for family, found in runs.items()
+        for option, compare in found.items()
+        for leaf in ("fid", "kid_mean")
+    }
+    found = {"results": results, "experiments": names, "training_runs": training_runs}
+    with tracking_env(absolute_tracking_uri(root)):  # the project's store, wherever run from
+        log_ablation(root / "params.yaml", text, found, means)
     return {"table": text, "winners": winners, "skipped": skipped}
+
+
+@contextlib.contextmanager
+def tracking_env(uri: str) -> Iterator[None]:
+    """MLFLOW_TRACKING_URI set to uri inside the block, as it was after."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def experiment_name(option: str) -> str:
+    """`<flow run name>-<option>` (`-r<attempt>` added on a retry): DVC refuses to save an
+    experiment under a name it already has, so every run of the flow names its own."""
+    name = flow_run.get_name() or "ablation"
+    attempt = flow_run.get_run_count() or 1
+    tail = option.replace("_", "-")
+    return f"{name}-{tail}" if attempt <= 1 else f"{name}-r{attempt}-{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:

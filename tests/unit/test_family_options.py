@@ -197,3 +197,12 @@ def test_min_snr_weights_follow_the_paper_and_reweight_the_loss():
         losses[gamma] = float(diffusion_loss(unet, scheduler, x0, gamma))
     assert losses[1e12] == pytest.approx(losses[None], rel=1e-6)  # γ above every SNR: weights 1
     assert losses[5.0] != pytest.approx(losses[None], rel=1e-3)
+
+
+def test_a_warm_up_over_the_run_keeps_a_longer_run_from_continuing_a_shorter_one():
+    from genbench.training.run import RESUME_KEYS, resume_keys
+
+    vae = load_family("vae").params
+    assert "steps" in resume_keys(vae()) and resume_keys(vae()) == RESUME_KEYS
+    assert "steps" not in resume_keys(vae(kl_warmup=0.25))  # the ramp is a share of the steps
+    assert "steps" in resume_keys(load_family("gan").params())

@@ -29,3 +29,9 @@ class TrainParams(Section):
         starts with the key to change), or None. Families override it; cheap: no torch."""
         del section, image_size
         return None
+
+    def schedule_spans_steps(self) -> bool:
+        """True when the number of steps itself shapes the trajectory (a schedule stretched over
+        the run, such as the VAE's KL warm-up): then a run with more steps must not continue a
+        shorter run's checkpoint. Families with such a schedule override it."""
+        return False

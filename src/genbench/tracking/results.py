@@ -196,15 +196,18 @@ def log_comparison(
         return False
 
 
-def log_ablation(params_file: str | Path, table: str, found: dict[str, Any]) -> bool:
+def log_ablation(
+    params_file: str | Path, table: str, found: dict[str, Any], means: dict[str, float]
+) -> bool:
     """An ablation (pipelines/ablation.py) as a run of its own, `ablation · <execution>`: its
-    table (ablation.md), every verdict with the DVC experiment of each option (ablation.json),
-    and per option the val means as metrics (`<option>.val_fid`). False, saying why in one line,
-    when the store cannot take it."""
+    table (ablation.md), every verdict with the DVC experiment and training runs of each option
+    (ablation.json), and `means` as metrics (`vae.gmm_density.val_fid`, `vae.baseline.val_fid`).
+    False, saying why in one line, when the store cannot take it."""
     try:
         with start_run(params_file, "ablation", "ablation", {}):
             mlflow.log_text(table, "ablation.md")
             mlflow.log_dict(found, "ablation.json")
+            mlflow.log_metrics(means)
             mlflow.log_params({f"experiment.{k}": v for k, v in found["experiments"].items()})
         return True
     except (TrackingError, MlflowException, OSError) as err:

@@ -10,6 +10,7 @@ from pathlib import Path
 from genbench import tracking
 from genbench.config.base import load_params, params_hash
 from genbench.config.compare import CompareParams
+from genbench.config.train import TrainParams
 from genbench.core.checkpoint import source_fingerprint
 from genbench.core.errors import ParamsError
 from genbench.core.layout import CURVES
@@ -22,7 +23,14 @@ from genbench.training.engine import train
 from genbench.training.runtime import start_runtime, stop_runtime
 from genbench.training.snapshots import SnapshotKeeper, snapshot_index
 
-RESUME_KEYS = {"steps", "checkpoint_every", "log_every"}  # they do not change the trajectory
+# They do not change the trajectory (steps does when a schedule spans the run: resume_keys).
+RESUME_KEYS = {"steps", "checkpoint_every", "log_every"}
+
+
+def resume_keys(cfg: TrainParams) -> set[str]:
+    """The keys a checkpoint may differ in and still be continued: RESUME_KEYS, without steps
+    when a schedule spans the run (cfg.schedule_spans_steps)."""
+    return RESUME_KEYS - {"steps"} if cfg.schedule_spans_steps() else RESUME_KEYS
 
 
 def warn_large_batch(name: str, batch_size: int, train_size: int) -> None:
@@ -71,7 +79,7 @@ def run_training(
     try:
         images, _ = load_split(data_dir, "train")
         warn_large_batch(name, cfg.batch_size, len(images))
-        shaping = [name, seed, cfg.model_dump(exclude=RESUME_KEYS), meta["sha256"]]
+        shaping = [name, seed, cfg.model_dump(exclude=resume_keys(cfg)), meta["sha256"]]
         run_hash = params_hash([*shaping, runtime.world_size, source_fingerprint()])
         config = {
             "family": name,

@@ -34,6 +34,10 @@ class VaeParams(TrainParams):
     latent_density: Literal["prior", "gmm"] = "prior"
     gmm_components: int = Field(10, ge=1, le=1000)
 
+    def schedule_spans_steps(self) -> bool:
+        """The KL warm-up ramps over a fraction of the steps: their number shapes the run."""
+        return self.kl_warmup > 0
+
     def size_problem(self, section: str, image_size: int) -> str | None:
         """The widths must fit data.image_size (families/sizes.py, as the networks check)."""
         return widths_problem(section, "widths", self.widths, image_size)
