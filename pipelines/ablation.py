@@ -20,7 +20,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 
 from genbench.compare.ablation import BASELINE, EQUIVALENT, judge_family
 from genbench.config.base import read_yaml
@@ -28,7 +27,7 @@ from genbench.core.errors import ParamsError
 from genbench.tracking import log_ablation
 from pipelines import grid
 from pipelines.cli import finish, prefect_api
-from pipelines.flows import COMPARE_FILE, load_settings, run_points
+from pipelines.flows import COMPARE_FILE, load_settings, point_name, run_points
 from pipelines.repro import StageError, absolute_tracking_uri, changed_stages, dvc_env
 from pipelines.workspace import write_files
 
@@ -65,9 +64,8 @@ def option_points(
     return found
 
 
-def _defaults(root: Path, point: grid.Point) -> bool:
-    """True when every key of the point already has that value in params.yaml."""
-    params = read_yaml(root / "params.yaml")
+def _defaults(params: dict[str, Any], point: grid.Point) -> bool:
+    """True when every key of the point already has that value in `params` (params.yaml)."""
     for key, value, _ in point:
         node: Any = params
         for part in key.split("."):
@@ -175,7 +173,8 @@ def ablation(repo: str = ".", only: list[str] | None = None, docs: bool = True) 
     settings = load_settings(root)
     logger = get_run_logger()
     chosen = option_points(settings.ablation, only)
-    skipped = [name for name, (_, point) in chosen.items() if _defaults(root, point)]
+    params = read_yaml(root / "params.yaml")
+    skipped = [name for name, (_, point) in chosen.items() if _defaults(params, point)]
     chosen = {name: found for name, found in chosen.items() if name not in skipped}
     if skipped:
         logger.info("left out, already the defaults: %s", ", ".join(skipped))
@@ -183,7 +182,8 @@ def ablation(repo: str = ".", only: list[str] | None = None, docs: bool = True) 
         raise ParamsError("ablation: every option chosen is already the default; nothing to run")
     grid.check_points(root / "params.yaml", [point for _, point in chosen.values()])
     baseline = baseline_of(root)
-    named = [(experiment_name(name), point) for name, (_, point) in chosen.items()]
+    # `<flow run name>-<option>`: every run of the flow names its own experiments
+    named = [(point_name(name.replace("_", "-")), p) for name, (_, p) in chosen.items()]
     states = run_points(root, settings, named)
     failed = [name for name, state in zip(chosen, states, strict=True) if not state.is_completed()]
     if failed:
@@ -240,15 +240,6 @@ def tracking_env(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = before
-
-
-def experiment_name(option: str) -> str:
-    """`<flow run name>-<option>` (`-r<attempt>` added on a retry): DVC refuses to save an
-    experiment under a name it already has, so every run of the flow names its own."""
-    name = flow_run.get_name() or "ablation"
-    attempt = flow_run.get_run_count() or 1
-    tail = option.replace("_", "-")
-    return f"{name}-{tail}" if attempt <= 1 else f"{name}-r{attempt}-{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -328,13 +328,14 @@ def run_points(
         return [future.wait() or future.state for future in futures]
 
 
-def point_name(index: int) -> str:
-    """`<flow run name>-<index>`; a retried flow run adds its attempt (`-r2`), since DVC refuses
-    to save an experiment under a name it already has.
+def point_name(tail: int | str) -> str:
+    """`<flow run name>-<tail>` (a sweep's point index, an ablation's option); a retried flow
+    run adds its attempt (`-r2`), since DVC refuses to save an experiment under a name it
+    already has.
     """
     name = flow_run.get_name() or "sweep"
     attempt = flow_run.get_run_count() or 1
-    return f"{name}-{index}" if attempt <= 1 else f"{name}-r{attempt}-{index}"
+    return f"{name}-{tail}" if attempt <= 1 else f"{name}-r{attempt}-{tail}"
 
 
 def _publish(rows: list[dict[str, Any]], failed: list[str], ranked_by: str) -> None:

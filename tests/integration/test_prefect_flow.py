@@ -323,15 +323,7 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
     names = sorted(task_runs(prefect_server, run_id))
     assert len(names) == 2
     experiments = [name.split()[0] for name in names]  # "<experiment> gan.z_dim=4"
-    listed = subprocess.run(
-        [BIN / "dvc", "exp", "ls", "--name-only"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert sorted(listed) == experiments
+    assert sorted(dvc_experiments(project, env)) == experiments
     for experiment, z_dim in zip(experiments, ("4", "16"), strict=True):
         names = ["compare", "eval gan-seed0", "eval gan-seed1", "gan-seed0", "gan-seed1", "report"]
         assert sorted(mlflow_runs(project, experiment)) == [
@@ -343,6 +335,18 @@ def test_sweep_makes_one_experiment_and_mlflow_run_per_point(project, prefect_se
         prefect_server, "/artifacts/filter", {"artifacts": {"key": {"any_": ["genbench-sweep"]}}}
     )
     assert artifact["type"] == "table" and artifact["flow_run_id"] == run_id
+
+
+def dvc_experiments(project, env) -> list[str]:
+    """The names `dvc exp ls` lists."""
+    return subprocess.run(
+        [BIN / "dvc", "exp", "ls", "--name-only"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 def wait_for_deployment(server, name, proc, log, timeout=90) -> dict:
@@ -386,15 +390,7 @@ def test_ablation_runs_an_option_against_the_committed_run(project, prefect_serv
     assert [row.split(" | ")[1] for row in rows] == ["baseline", "hinge"], docs
     experiment = rows[1].split(" | ")[-2]
     assert experiment.endswith("-hinge")  # <flow run name>-<option>
-    listed = subprocess.run(
-        [BIN / "dvc", "exp", "ls", "--name-only"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert experiment in listed
+    assert experiment in dvc_experiments(project, env)
     assert ("compare · " + experiment, "FINISHED") in mlflow_runs(project, experiment)
     with sqlite3.connect(project / "mlflow.db") as db:
         names = [row[0] for row in db.execute("SELECT name FROM runs WHERE name LIKE 'ablation%'")]

@@ -10,8 +10,7 @@ val metric's per-seed values, scored in the primary feature space).
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
+from genbench.compare.stats import noise_constant
 from genbench.compare.verdict import pair_key, rank
 from genbench.core.metric_registry import by_key
 
@@ -28,23 +27,17 @@ def val_stats(compare: Mapping[str, Any], family: str) -> dict[str, dict]:
         raise ValueError(f"compare.json has no validation scores for {family!r}") from None
 
 
-def relation(result: dict, option: str) -> str:
-    """How `option` stands against the baseline in one metric's ranking, in the verdict's words."""
-    pair = (
-        result["pairs"].get(pair_key(option, BASELINE))
-        or result["pairs"][pair_key(BASELINE, option)]
-    )
+def against_baseline(result: dict, option: str) -> dict:
+    """The pair of `option` and the baseline in one metric's ranking (keyed better first)."""
+    pairs = result["pairs"]
+    return pairs.get(pair_key(option, BASELINE)) or pairs[pair_key(BASELINE, option)]
+
+
+def relation(pair: dict, option: str) -> str:
+    """How `option` stands against the baseline in their pair, in the verdict's words."""
     if pair["separated"]:
         return BETTER if pair["better"] == option else WORSE
     return EQUIVALENT if pair["equivalence"]["equivalent"] else NOT_SEPARATED
-
-
-def _kid_constant(runs: Mapping[str, dict]) -> float:
-    """The asinh scale's constant: the median KID standard error of all runs' seeds (as the
-    compare stage's kid_noise, over this ablation's runs)."""
-    found = [v for stats in runs.values() for v in stats.get("kid_std", {}).get("values", [])]
-    positive = [v for v in found if v > 0]
-    return float(np.median(positive)) if positive else 1.0
 
 
 def judge_family(
@@ -63,7 +56,10 @@ def judge_family(
     """
     runs = {BASELINE: val_stats(baseline, family)}
     runs |= {name: val_stats(compare, family) for name, compare in options.items()}
-    constant = _kid_constant(runs)
+    # the asinh scale's constant, as the compare stage's kid_noise, over this ablation's runs
+    constant = noise_constant(
+        [v for stats in runs.values() for v in stats.get("kid_std", {}).get("values", [])]
+    )
     rankings, verdicts = {}, {name: {} for name in options}
     for key in ABLATION_METRICS:
         metric = by_key(key)
@@ -71,11 +67,9 @@ def judge_family(
         result = rank(values, metric.better, metric.scale, confidence, margin, constant)
         rankings[key] = result
         for name in options:
-            pair = result["pairs"].get(pair_key(name, BASELINE)) or result["pairs"].get(
-                pair_key(BASELINE, name)
-            )
+            pair = against_baseline(result, name)
             verdicts[name][key] = {
-                "relation": relation(result, name),
+                "relation": relation(pair, name),
                 "p_holm": pair["p_holm"],  # Welch's, Holm-adjusted: "better" or "worse"
                 "p_equivalence": pair["equivalence"]["p_holm"],  # TOST's: "equivalent"
                 "effect": pair["effect"],

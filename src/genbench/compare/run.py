@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from genbench import tracking
 from genbench.compare.agreement import agreements
 from genbench.compare.curves import curve_section, write_curve_tables
-from genbench.compare.stats import summary
+from genbench.compare.stats import noise_constant, summary
 from genbench.compare.verdict import rank
 from genbench.config.compare import CompareParams
 from genbench.config.verdict import VerdictParams
@@ -141,9 +139,9 @@ def kid_noise(families: dict[str, dict], space: str | None = None) -> float:
     """The asinh scale's constant for KID in a feature space (None: the primary): the median
     of every run's KID standard error over its subsets (`kid_std`); 1.0 when runs lack it."""
     key = f"{scores_group(space)}.kid_std"
-    found = [v for stats in families.values() if key in stats for v in stats[key]["values"]]
-    positive = [v for v in found if v > 0]
-    return float(np.median(positive)) if positive else 1.0
+    return noise_constant(
+        [v for stats in families.values() if key in stats for v in stats[key]["values"]]
+    )
 
 
 def judge(

@@ -49,6 +49,13 @@ def to_scale(values: Sequence[float], scale: str, constant: float = 1.0) -> list
     return [float(v) for v in array]
 
 
+def noise_constant(standard_errors: Sequence[float]) -> float:
+    """The asinh scale's constant for KID: the median of the runs' positive KID standard errors
+    (`kid_std`); 1.0 when there is none."""
+    positive = [v for v in standard_errors if v > 0]
+    return float(np.median(positive)) if positive else 1.0
+
+
 def _variance(values: Sequence[float]) -> float:
     """The sample variance (n - 1), in plain Python: numpy's call overhead dominates at n = 3."""
     mean = sum(values) / len(values)
