@@ -16,8 +16,10 @@ GIT = ["git", "-c", "user.email=test@genbench.local", "-c", "user.name=genbench 
 
 
 def commit(root: Path, message: str) -> None:
+    """Commit everything; a commit with nothing new is made too, so a test run alone (not after
+    the module's earlier tests, which change the project) still starts from a commit."""
     subprocess.run([*GIT, "add", "-A"], cwd=root, check=True)
-    subprocess.run([*GIT, "commit", "-q", "-m", message], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", message], cwd=root, check=True)
 
 
 def base_env(home: Path) -> dict[str, str]:
