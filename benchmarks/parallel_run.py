@@ -1,6 +1,7 @@
 """`make run` serial against parallel: the whole default graph from nothing, back to back.
 
     .venv/bin/python benchmarks/parallel_run.py [--rounds 1] [--params params.yaml]
+        [--history FILE]
 
 Each round makes two fresh copies of the project (tracked and new files, no outputs, no DVC
 cache, no MLflow store) and times, one after the other:
@@ -12,6 +13,10 @@ cache, no MLflow store) and times, one after the other:
 
 Prints each wall time and the ratio serial / parallel per round; the order alternates between
 rounds. Both must end with `dvc status` clean. Writes nothing into this checkout.
+
+`--history FILE`: the parallel copy starts with FILE as its stage durations of earlier runs
+(pipelines/schedule.py orders stages by them), and FILE gets the copy's durations afterwards.
+Without it, or the first time, the parallel run is a first run: no durations known.
 """
 
 import argparse
@@ -24,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pipelines.schedule import HISTORY  # noqa: E402  (this checkout's, not an installed one)
+
 BIN = Path(sys.executable).parent
 GIT = ["git", "-c", "user.email=bench@genbench.local", "-c", "user.name=bench"]
 
@@ -88,6 +96,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--keep", action="store_true", help="keep the copies (their logs)")
+    parser.add_argument("--history", type=Path, help="stage durations in and out (see above)")
     args = parser.parse_args()
     print(f"cores: {len(os.sched_getaffinity(0))}; params: {args.params}")
     for index in range(args.rounds):
@@ -97,7 +106,14 @@ def main() -> int:
             for kind in order:
                 folder = Path(tmp) / kind
                 root = fresh_copy(folder / "repo", args.params)
+                kept = root / HISTORY
+                if kind == "parallel" and args.history and args.history.exists():
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(args.history, kept)
+                    print(f"stage durations of an earlier run: {args.history}")
                 times[kind] = run(kind, root, folder / "prefect-home")
+                if kind == "parallel" and args.history and kept.exists():
+                    shutil.copy2(kept, args.history)
                 print(f"round {index + 1}: {kind}: {times[kind]:.0f} s", flush=True)
             if args.keep:
                 shutil.copytree(tmp, f"{tmp}-kept")

@@ -3,12 +3,16 @@
 The flow walks the graph as stages finish. A stage whose code, data and params DVC finds
 unchanged, with every upstream stage unchanged too, ends `Skipped` without a worker. Any other
 stage, once its upstream stages are done, goes to a free worker as a task (up to
-`orchestration.workers` here, or any worker of the Dask cluster at `orchestration.cluster`): it
-runs `dvc repro --single-item` in its own workspace (pipelines/workspace.py) on the main
+`orchestration.workers` here, or any worker of the Dask cluster at `orchestration.cluster`),
+the one with the longest expected work below it first (pipelines/schedule.py): it runs
+`dvc repro --single-item` in its own workspace (pipelines/workspace.py) on the main
 workspace's dvc.lock of that moment, which tells `Completed` (it ran), `Cached` (restored from
 the run cache) and `Skipped` (its upstream's new outputs were the old ones) apart. The main
 workspace then restores the stage from the run cache, so only the main workspace ever writes
-dvc.lock. A failed stage does not stop the others; its downstream ends `NotReady`.
+dvc.lock; a freed worker gets its next stage before that restore. A stage with nothing to run
+beside it (the validate -> preprocess chain, compare) runs in the main workspace itself, with a
+worker's threads: no worktree to fill, nothing to restore. A failed stage does not stop the
+others; its downstream ends `NotReady`.
 """
 
 import contextlib
@@ -23,12 +27,13 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipelines import workspace
+from pipelines import schedule, workspace
 from pipelines.repro import Outcome, dvc_env, repro_stage, run_dvc
 from pipelines.workers import Slot
 
 STATE_NAMES = {Outcome.RAN: "Completed", Outcome.UP_TO_DATE: "Skipped", Outcome.RESTORED: "Cached"}
 OUTCOMES = {name: outcome for outcome, name in STATE_NAMES.items()}
+MAIN_WORKSPACE = "main workspace"  # where a stage with nothing beside it runs (the timeline's row)
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,13 @@ def worker_stage(job: workspace.Job, root: str | None, slot: int | None) -> Stat
 
 @task(name="dvc-stage", cache_policy=NO_CACHE, persist_result=False)
 def main_stage(root: str, stage: str, env: dict[str, str]) -> State:
-    """A stage DVC's run cache cannot hand back (an uncached out that is not a metric: the
-    report): it runs in the main workspace itself."""
+    """A stage in the main workspace itself: one DVC's run cache cannot hand back (an uncached
+    out that is not a metric: the report), or one with nothing else to run beside it."""
     start = time.time()
     outcome = repro_stage(root, stage, {**dvc_env(), **env}, get_run_logger().info)
     name = STATE_NAMES[outcome]
-    span = Span(stage, "main", start, time.time(), name)
-    return Completed(name=name, message=f"{stage}: {outcome.value} (main workspace)", data=span)
+    span = Span(stage, MAIN_WORKSPACE, start, time.time(), name)
+    return Completed(name=name, message=f"{stage}: {outcome.value} ({MAIN_WORKSPACE})", data=span)
 
 
 @task(name="dvc-stage", cache_policy=NO_CACHE, persist_result=False)
@@ -117,103 +122,146 @@ def run_parallel(plan: Plan, changed: set[str]) -> tuple[dict[str, PrefectFuture
     """Run plan.order's stages, each as soon as its upstream stages are done; returns each
     stage's future (in order) and where the stages ran.
 
-    `changed`: the stages `dvc status` finds changed in the main workspace before the run."""
-    logger = get_run_logger()
-    root, graph = plan.root, plan.graph
-    commit = workspace.git(["rev-parse", "HEAD"], root).strip()
-    patch = workspace.working_tree_patch(root)
-    stage_task = worker_stage.with_options(
-        retries=plan.retries, retry_delay_seconds=plan.retry_delay
-    )
-    futures: dict[str, PrefectFuture] = {}
-    outcomes: dict[str, Outcome] = {}
-    failed: set[str] = set()
-    running: dict[PrefectFuture, int | None] = {}  # a future -> the slot it holds
-    free = [slot.index for slot in plan.slots]
-    spans: list[Span] = []
-    main_env = {**dvc_env(), **plan.env}
-    pending = list(plan.order)
-    # Up-to-date stages and NotReady ones take a thread here, never a worker.
-    here = ThreadPoolTaskRunner(max_workers=len(plan.slots) + 4)
+    `changed`: the stages `dvc status` finds changed in the main workspace before the run.
+    Of the stages ready at once, the one with the longest expected work below it goes first
+    (pipelines/schedule.py); the durations of the stages that ran join the history."""
+    run = _Run(plan, changed)
     init_tracking_store(plan.env.get("MLFLOW_TRACKING_URI", ""))
     try:
-        with here, _workers(plan, here) as runner:
+        with run.here, _workers(plan, run.here) as runner:
+            run.runner = runner
             if not plan.cluster:
-                for index in free:
-                    workspace.make_worktree(root, index, commit, patch)
-            while pending or running:
-                before = len(pending)
-                for name in list(pending):
-                    upstream = list(graph.predecessors(name))
-                    blocked = [futures[up] for up in upstream if up in failed]
-                    ready = all(up in outcomes for up in upstream)
-                    unchanged = name not in changed and all(
-                        outcomes.get(up) is Outcome.UP_TO_DATE for up in upstream
-                    )
-                    if blocked:  # Prefect ends it NotReady, unrun
-                        futures[name] = here.submit(
-                            stage_task.with_options(task_run_name=name, retries=0),
-                            {"job": None, "root": None, "slot": None},
-                            wait_for=blocked,
-                        )
-                        failed.add(name)
-                    elif ready and unchanged:
-                        futures[name] = here.submit(
-                            unchanged_stage.with_options(task_run_name=name), {"stage": name}
-                        )
-                        running[futures[name]] = None
-                    elif ready and graph.nodes[name].get("in_place") and (plan.cluster or free):
-                        slot = None if plan.cluster else free.pop(0)
-                        env = {**plan.env, **(plan.slots[slot].env() if slot is not None else {})}
-                        futures[name] = here.submit(
-                            main_stage.with_options(
-                                task_run_name=name,
-                                retries=plan.retries,
-                                retry_delay_seconds=plan.retry_delay,
-                            ),
-                            {"root": str(root), "stage": name, "env": env},
-                        )
-                        running[futures[name]] = slot
-                    elif ready and (plan.cluster or free):
-                        slot = None if plan.cluster else free.pop(0)
-                        job = _job(plan, name, upstream, commit, patch, slot)
-                        if plan.cluster and upstream:  # the DVC remote must hold its inputs
-                            run_dvc(["push", "--quiet", *upstream], root, main_env, logger.info)
-                        params = {"job": job, "root": None, "slot": slot}
-                        if not plan.cluster:
-                            params["root"] = str(root)
-                        futures[name] = runner.submit(
-                            stage_task.with_options(task_run_name=name), params
-                        )
-                        running[futures[name]] = slot
-                    else:
-                        continue
-                    pending.remove(name)
-                if not running:
-                    if len(pending) == before:  # cannot happen in a DAG: a bug, not a hang
-                        raise RuntimeError(f"no stage can start: {', '.join(pending)}")
-                    continue
-                done = next(as_completed(list(running)))
-                done.wait()  # its final state (as_completed may come before the state is read)
-                slot = running.pop(done)
-                if slot is not None:
-                    free.append(slot)
-                name = next(n for n, f in futures.items() if f is done)
-                if not done.state.is_completed():
-                    failed.add(name)
-                    continue
-                span = done.result()
-                spans.append(span)
-                outcome = OUTCOMES[done.state.name]
-                if outcome is not Outcome.UP_TO_DATE and span.worker != "main":
-                    _restore(plan, span, main_env, logger.info)
-                outcomes[name] = outcome
-            for future in futures.values():  # NotReady ones too, before the runners close
-                future.wait()
+                for index in run.free:
+                    workspace.make_worktree(plan.root, index, run.commit, run.patch)
+            run.loop()
     finally:
         if not plan.cluster:
-            workspace.remove_all_worktrees(root)
-    return {name: futures[name] for name in plan.order if name in futures}, spans
+            workspace.remove_all_worktrees(plan.root)
+        schedule.save_history(plan.root, run.measured)
+    futures = run.futures
+    return {name: futures[name] for name in plan.order if name in futures}, run.spans
+
+
+class _Run:
+    """One parallel run's state; only the flow's own thread touches it (no locks)."""
+
+    def __init__(self, plan: Plan, changed: set[str]) -> None:
+        self.plan, self.changed = plan, changed
+        self.logger = get_run_logger()
+        self.commit = workspace.git(["rev-parse", "HEAD"], plan.root).strip()
+        self.patch = workspace.working_tree_patch(plan.root)
+        self.stage_task = worker_stage.with_options(
+            retries=plan.retries, retry_delay_seconds=plan.retry_delay
+        )
+        self.futures: dict[str, PrefectFuture] = {}
+        self.outcomes: dict[str, Outcome] = {}  # done, and restored in the main workspace
+        self.failed: set[str] = set()
+        self.running: dict[PrefectFuture, int | None] = {}  # a future -> the slot it holds
+        self.unrestored: list[tuple[Span, Outcome]] = []  # done by a worker, not restored yet
+        self.free = [slot.index for slot in plan.slots]
+        self.spans: list[Span] = []
+        self.measured: dict[str, float] = {}  # seconds of the stages that ran
+        self.in_main: set[str] = set()  # stages run in the main workspace: nothing to restore
+        self.history = schedule.load_history(plan.root)
+        self.pending = list(plan.order)
+        self.main_env = {**dvc_env(), **plan.env}
+        # Up-to-date stages and NotReady ones take a thread here, never a worker.
+        self.here = ThreadPoolTaskRunner(max_workers=len(plan.slots) + 4)
+        self.runner = self.here
+
+    def loop(self) -> None:
+        """Start what can start, restore what a worker finished, wait for the next to end."""
+        while self.pending or self.running or self.unrestored:
+            self.dispatch()
+            if self.unrestored:  # after the dispatch: a freed worker never waits for a restore
+                span, outcome = self.unrestored.pop(0)
+                _restore(self.plan, span, self.main_env, self.logger.info)
+                self.outcomes[span.stage] = outcome
+                continue
+            if not self.running:  # cannot happen in a DAG: a bug, not a hang
+                raise RuntimeError(f"no stage can start: {', '.join(self.pending)}")
+            self.collect(next(as_completed(list(self.running))))
+        for future in self.futures.values():  # NotReady ones too, before the runners close
+            future.wait()
+
+    def dispatch(self) -> None:
+        """Submit every stage that can start now, the highest priority first."""
+        graph, plan = self.plan.graph, self.plan
+        ready = []
+        for name in list(self.pending):
+            upstream = list(graph.predecessors(name))
+            blocked = [self.futures[up] for up in upstream if up in self.failed]
+            if blocked:  # Prefect ends it NotReady, unrun
+                self.futures[name] = self.here.submit(
+                    self.stage_task.with_options(task_run_name=name, retries=0),
+                    {"job": None, "root": None, "slot": None},
+                    wait_for=blocked,
+                )
+                self.failed.add(name)
+                self.pending.remove(name)
+            elif all(up in self.outcomes for up in upstream):
+                if name not in self.changed and all(
+                    self.outcomes[up] is Outcome.UP_TO_DATE for up in upstream
+                ):
+                    self._submit(name, unchanged_stage, {"stage": name}, None, self.here)
+                else:
+                    ready.append(name)
+        rank = schedule.priorities(graph, self.history | self.measured)
+        # alone: nothing else to run or restore, so it runs in the main workspace itself (no
+        # worktree to fill, nothing to restore): the validate -> preprocess chain, compare
+        alone = (
+            len(ready) == 1
+            and not self.unrestored
+            and not plan.cluster
+            and all(slot is None for slot in self.running.values())
+            and set(self.pending) - set(ready) <= nx.descendants(graph, ready[0])
+        )
+        for name in sorted(ready, key=rank.get):
+            if not (plan.cluster or self.free):
+                return
+            slot = None if plan.cluster else self.free.pop(0)
+            if graph.nodes[name].get("in_place") or alone:
+                env = {**plan.env, **(plan.slots[slot].env() if slot is not None else {})}
+                task_ = main_stage.with_options(
+                    retries=plan.retries, retry_delay_seconds=plan.retry_delay
+                )
+                params = {"root": str(plan.root), "stage": name, "env": env}
+                self._submit(name, task_, params, slot)
+                self.in_main.add(name)
+                continue
+            upstream = list(graph.predecessors(name))
+            job = _job(plan, name, upstream, self.commit, self.patch, slot)
+            if plan.cluster and upstream:  # the DVC remote must hold its inputs
+                run_dvc(["push", "--quiet", *upstream], plan.root, self.main_env, self.logger.info)
+            root = None if plan.cluster else str(plan.root)
+            params = {"job": job, "root": root, "slot": slot}
+            self._submit(name, self.stage_task, params, slot, self.runner)
+
+    def _submit(self, name: str, task_, params: dict, slot: int | None, runner=None) -> None:
+        runner = runner or self.here
+        self.futures[name] = runner.submit(task_.with_options(task_run_name=name), params)
+        self.running[self.futures[name]] = slot
+        self.pending.remove(name)
+
+    def collect(self, done: PrefectFuture) -> None:
+        """A stage ended: free its worker; queue its restore, or record why it did not."""
+        done.wait()  # its final state (as_completed may come before the state is read)
+        slot = self.running.pop(done)
+        if slot is not None:
+            self.free.append(slot)
+        name = next(n for n, f in self.futures.items() if f is done)
+        if not done.state.is_completed():
+            self.failed.add(name)
+            return
+        span = done.result()
+        self.spans.append(span)
+        outcome = OUTCOMES[done.state.name]
+        if outcome is Outcome.RAN:
+            self.measured[name] = span.end - span.start
+        if outcome is not Outcome.UP_TO_DATE and name not in self.in_main:
+            self.unrestored.append((span, outcome))
+        else:
+            self.outcomes[name] = outcome
 
 
 def init_tracking_store(uri: str) -> None:

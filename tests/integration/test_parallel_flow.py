@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from pipelines.graph import downstream, read_graph
+from pipelines.schedule import load_history
 from pipelines.workers import available_cores, plan
 from tests.integration.conftest import BIN, copy_tree, project_env, set_params
 from tests.integration.prefect_fixtures import (
@@ -123,6 +124,12 @@ def test_two_workers_give_the_outputs_of_a_serial_dvc_repro(tiny_graph, tmp_path
     assert "| train@gan-0 | Completed |" in timeline.replace("worker 0 | ", "").replace(
         "worker 1 | ", ""
     )
+    # compare has nothing beside it: it ran in the main workspace, not in a worktree
+    assert "| main workspace | compare | Completed |" in timeline
+    # the stages that ran, with their seconds, order the next run's stages
+    history = load_history(par)
+    assert {"train@gan-0", "evaluate@gan-1", "compare"} <= set(history)
+    assert "train@ddpm-0" not in history and all(s > 0 for s in history.values())
 
 
 def serial_repro(root: Path, threads: int, *targets: str) -> None:
