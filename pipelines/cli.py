@@ -4,7 +4,9 @@ read into an exit code, the deployment options."""
 import argparse
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prefect.schedules import Cron
@@ -50,14 +52,47 @@ def server_problem() -> str | None:
     return reason and f"Prefect server {url} is unreachable ({reason}); start it: {START_SERVER}"
 
 
+@dataclass
+class ServerStart:
+    """Prefect's temporary server, being started in a thread (start_prefect_api)."""
+
+    thread: threading.Thread | None = None
+    error: str | None = None  # the `error: ...` line when it did not start
+
+
+def start_prefect_api() -> ServerStart:
+    """Start Prefect's temporary server now, in a thread, when PREFECT_API_URL is unset: the
+    caller's imports and checks run meanwhile (the server takes seconds, on the other core), and
+    prefect_api(started) waits for it. Not a daemon: a caller that exits first (a bad value) waits
+    for the start, so Prefect's exit hook stops the server rather than leave it running."""
+    from prefect.settings import get_current_settings
+
+    started = ServerStart()
+    if not get_current_settings().api.url:
+        started.thread = threading.Thread(
+            target=_start_in_thread, args=(started,), name="prefect-server-start"
+        )
+        started.thread.start()
+    return started
+
+
+def _start_in_thread(started: ServerStart) -> None:
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(set_defaults={STARTUP: EPHEMERAL_STARTUP_SECONDS}):
+        started.error = _start_temporary_server(STARTUP.value())
+
+
 @contextlib.contextmanager
-def prefect_api() -> Iterator[None]:
+def prefect_api(started: ServerStart | None = None) -> Iterator[None]:
     """Around a flow run from the command line: a Prefect API that answers, else exit 1.
 
     With PREFECT_API_URL, that server must answer. Without it, Prefect starts a temporary
-    server, which creates its database on first start: longer than Prefect's default 20 s on a
-    slow or busy machine, so it gets EPHEMERAL_STARTUP_SECONDS unless the user set the timeout.
-    Started here, before the flow, a server that does not come up is one line and nothing runs.
+    server (here, or already in a thread: `started`), which creates its database on first start:
+    longer than Prefect's default 20 s on a slow or busy machine, so it gets
+    EPHEMERAL_STARTUP_SECONDS unless the user set the timeout. Started here, before the flow, a
+    server that does not come up is one line and nothing runs.
     """
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP
     from prefect.settings import get_current_settings, temporary_settings
@@ -70,12 +105,19 @@ def prefect_api() -> Iterator[None]:
         return
     # set_defaults: a value the user set (environment or Prefect profile) still wins
     with temporary_settings(set_defaults={STARTUP: EPHEMERAL_STARTUP_SECONDS}):
-        _start_temporary_server(STARTUP.value())
+        if started is not None and started.thread is not None:
+            started.thread.join()
+            error = started.error
+        else:
+            error = _start_temporary_server(STARTUP.value())
+        if error:
+            sys.exit(error)  # printed to stderr, exit code 1
         yield
 
 
-def _start_temporary_server(seconds: int) -> None:
-    """Start Prefect's temporary server now (the flow's client reuses it), or exit 1."""
+def _start_temporary_server(seconds: int) -> str | None:
+    """Start Prefect's temporary server now (the flow's client reuses it); the error line when
+    it does not start."""
     import httpx
     from prefect import get_client
 
@@ -86,10 +128,10 @@ def _start_temporary_server(seconds: int) -> None:
     )
     try:
         with get_client(sync_client=True):
-            return
+            return None
     except (RuntimeError, ValueError, OSError, httpx.HTTPError) as err:
         reason = str(err).strip().partition("\n")[0].rstrip(".") or type(err).__name__
-    sys.exit(
+    return (
         f"error: Prefect's temporary server did not start ({reason}; timeout {seconds} s); "
         + START_SERVER
     )

@@ -17,6 +17,7 @@ others; its downstream ends `NotReady`.
 
 import contextlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,11 +131,11 @@ def run_parallel(plan: Plan, changed: set[str]) -> tuple[dict[str, PrefectFuture
     try:
         with run.here, _workers(plan, run.here) as runner:
             run.runner = runner
-            if not plan.cluster:
-                for index in run.free:
-                    workspace.make_worktree(plan.root, index, run.commit, run.patch)
+            if changed:  # made while the first stages run in the main workspace
+                run.make_worktrees()
             run.loop()
     finally:
+        run.making.shutdown(wait=True)  # none half-made when they are removed
         if not plan.cluster:
             workspace.remove_all_worktrees(plan.root)
         schedule.save_history(plan.root, run.measured)
@@ -168,6 +169,17 @@ class _Run:
         # Up-to-date stages and NotReady ones take a thread here, never a worker.
         self.here = ThreadPoolTaskRunner(max_workers=len(plan.slots) + 4)
         self.runner = self.here
+        self.making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genbench-worktrees")
+        self.worktrees: Future | None = None  # the workers' worktrees, once asked for
+
+    def make_worktrees(self) -> Future:
+        """The workers' worktrees, made in a thread (none on a cluster): ask once, wait later."""
+        if self.worktrees is None:
+            plan = self.plan
+            slots = [] if plan.cluster else plan.slots
+            args = (plan.root, slots, self.commit, self.patch)
+            self.worktrees = self.making.submit(_make_worktrees, *args)
+        return self.worktrees
 
     def loop(self) -> None:
         """Start what can start, restore what a worker finished, wait for the next to end."""
@@ -229,6 +241,7 @@ class _Run:
                 self._submit(name, task_, params, slot)
                 self.in_main.add(name)
                 continue
+            self.make_worktrees().result()  # made by now, or their WorkspaceError here
             upstream = list(graph.predecessors(name))
             job = _job(plan, name, upstream, self.commit, self.patch, slot)
             if plan.cluster and upstream:  # the DVC remote must hold its inputs
@@ -262,6 +275,11 @@ class _Run:
             self.unrestored.append((span, outcome))
         else:
             self.outcomes[name] = outcome
+
+
+def _make_worktrees(root: Path, slots: list[Slot], commit: str, patch: str) -> None:
+    for slot in slots:
+        workspace.make_worktree(root, slot.index, commit, patch)
 
 
 def init_tracking_store(uri: str) -> None:

@@ -20,10 +20,8 @@ from pathlib import Path
 import yaml
 
 from genbench.core.errors import GenbenchError
-from genbench.validation import check_all
-from pipelines.cli import add_remote_args, finish, prefect_api
+from pipelines.cli import add_remote_args, finish, prefect_api, start_prefect_api
 from pipelines.decide import DEFAULT_LOOKS, more_seeds, set_keys, undecided, yaml_list
-from pipelines.flows import COMPARE_FILE, genbench
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    # The validate stage's checks (the flow's first task repeats them, with the download's)
-    # before any server starts: a bad value is one line, and no task runs or retries.
+    # Prefect's temporary server starts (a subprocess) while this process imports the flow and
+    # runs the validate stage's checks (the flow's first task repeats them, with the
+    # download's): a bad value is one line, and no task runs or retries.
+    started = start_prefect_api()
+    from genbench.validation import check_all  # imported here: ~2 s, beside the server's start
+    from pipelines.flows import genbench
+
     with contextlib.chdir(args.repo):
         check_all("params.yaml")
-    with prefect_api():
+    with prefect_api(started):
         state = genbench(
             repo=args.repo, targets=args.targets, pull=args.pull, push=args.push, return_state=True
         )
@@ -57,6 +60,8 @@ def run_once(args: argparse.Namespace) -> int:
 
 def until_decided(args: argparse.Namespace) -> int:
     """Run, look at compare.json, add seeds, run again: at most --max-looks runs."""
+    from pipelines.summary import COMPARE_FILE  # imported here: MLflow, ~1 s
+
     root = Path(args.repo)
     params = root / "params.yaml"
     loaded = yaml.safe_load(params.read_text())
