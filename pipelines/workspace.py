@@ -17,12 +17,15 @@ Only the main workspace writes its dvc.lock, so there is never anything to merge
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from genbench.core.errors import GenbenchError
 from pipelines.repro import DVC, Outcome, repro_stage, run_dvc
@@ -31,6 +34,8 @@ LOCK = "dvc.lock"
 WORKTREES = Path(".dvc/tmp/workers")  # inside DVC's own ignored temp folder of the main workspace
 SHARED = ("checkpoints", ".cache")  # a worktree's links to the main workspace's folders
 CLONE_ENV = "GENBENCH_WORKER_CLONE"  # a Dask worker's clone of the repository
+# in a worktree: the stages whose outputs it holds, as the dvc.lock of its jobs listed them
+HELD = Path(".dvc/tmp/genbench-held-outputs.json")
 PROJECT_ENV = "GENBENCH_PROJECT_ROOT"  # where MLflow artifacts of a worktree's stage belong
 
 
@@ -198,14 +203,61 @@ def run_in_worktree(
     root: Path, workspace: Path, job: Job, env: dict, on_line: Callable[[str], None]
 ) -> Outcome:
     """Run job's stage in a worktree: upstream outputs checked out from the shared cache, then
-    `dvc repro --single-item`. Its outputs and run-cache entry land in the shared cache."""
+    `dvc repro --single-item`. Its outputs and run-cache entry land in the shared cache.
+
+    The checkout is left out when this worktree already holds every upstream output as the
+    job's dvc.lock lists it (an earlier job here checked it out or made it) and the stage has
+    no old outputs to bring back: one DVC process less per stage (about 0.6 s)."""
     _write_inputs(workspace, job)
     env = {**env, **job.env, PROJECT_ENV: str(root)}
     # its own old outputs too: without them DVC would restore or rerun a stage that has not
     # changed, rather than say so
     targets = [*job.upstream, job.stage]
-    run_dvc(["checkout", "--quiet", "--allow-missing", *targets], workspace, env, on_line)
-    return repro_stage(workspace, job.stage, env, on_line)
+    wanted = lock_outs(job.lock, targets)
+    held = _held(workspace)
+    if checkout_needed(job, wanted, held):
+        _hold(workspace, {})  # unknown while DVC changes files
+        run_dvc(["checkout", "--quiet", "--allow-missing", *targets], workspace, env, on_line)
+        held = dict(wanted)
+    else:
+        on_line("upstream outputs already in this worktree as dvc.lock lists them: no checkout")
+    held.pop(job.stage, None)  # its outputs change now
+    _hold(workspace, held)
+    outcome = repro_stage(workspace, job.stage, env, on_line)
+    _hold(workspace, held | lock_outs((workspace / LOCK).read_text(), [job.stage]))
+    return outcome
+
+
+def checkout_needed(job: Job, wanted: dict[str, list[str]], held: dict[str, list[str]]) -> bool:
+    """Whether `dvc checkout` must run before job's stage: an upstream output the worktree does
+    not hold as `wanted` (lock_outs of the job's dvc.lock) lists it, or old outputs of the stage
+    itself to bring back."""
+    if job.stage in wanted:
+        return True
+    return any(up not in wanted or held.get(up) != wanted[up] for up in job.upstream)
+
+
+def lock_outs(lock: str | None, stages: list[str]) -> dict[str, list[str]]:
+    """Each of these stages' outputs as a dvc.lock text lists them (path, hash, size), for the
+    stages it has."""
+    entries = (yaml.safe_load(lock) or {}).get("stages") or {} if lock else {}
+    return {
+        name: sorted(json.dumps(out, sort_keys=True) for out in entries[name].get("outs") or [])
+        for name in stages
+        if name in entries
+    }
+
+
+def _held(workspace: Path) -> dict[str, list[str]]:
+    """The stages whose outputs this worktree holds, as lock_outs gives them."""
+    try:
+        return json.loads((workspace / HELD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _hold(workspace: Path, held: dict[str, list[str]]) -> None:
+    write_files(workspace, {HELD.as_posix(): json.dumps(held).encode()})
 
 
 # --- on a Dask worker: its own clone, the DVC remote between -------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.parallel import Span, timeline_markdown
 from pipelines.workers import Slot, describe, plan
-from pipelines.workspace import working_tree_patch
+from pipelines.workspace import Job, checkout_needed, lock_outs, working_tree_patch
 
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
 
@@ -96,3 +96,43 @@ def test_the_patch_carries_edits_and_new_files_but_not_dvc_lock(tmp_path):
     assert (clone / "new.bin").read_bytes() == bytes(range(256))
     assert (clone / "dvc.lock").read_text() == "old\n"  # each job carries its own
     assert not (clone / "ignored").exists()
+
+
+LOCK = """schema: '2.0'
+stages:
+  preprocess:
+    cmd: python stages/preprocess.py
+    outs:
+    - path: data/prepared
+      hash: md5
+      md5: aaa.dir
+      size: 10
+      nfiles: 2
+  train@gan-0:
+    cmd: python stages/train.py
+    outs:
+    - path: models/gan-0/weights.safetensors
+      hash: md5
+      md5: bbb
+      size: 5
+"""
+
+
+def job_of(stage: str, upstream: list[str]) -> Job:
+    return Job(stage=stage, upstream=upstream, commit="c", patch="", lock=LOCK)
+
+
+def test_a_worktree_skips_the_checkout_only_when_it_holds_every_input_as_locked():
+    """The outputs a worktree holds (from its earlier jobs) against the job's dvc.lock: the
+    checkout runs for anything missing, changed or its own old outputs."""
+    wanted = lock_outs(LOCK, ["preprocess", "train@gan-0", "evaluate@gan-0"])
+    assert set(wanted) == {"preprocess", "train@gan-0"}  # evaluate@gan-0 never ran
+    assert '"md5": "aaa.dir"' in wanted["preprocess"][0]
+    evaluation = job_of("evaluate@gan-0", ["preprocess", "train@gan-0"])
+    assert not checkout_needed(evaluation, wanted, dict(wanted))
+    assert checkout_needed(evaluation, wanted, {"preprocess": wanted["preprocess"]})  # missing
+    changed = {**wanted, **lock_outs(LOCK.replace("bbb", "ccc"), ["train@gan-0"])}
+    assert changed != wanted and checkout_needed(evaluation, wanted, changed)  # another hash
+    assert checkout_needed(job_of("train@gan-0", ["preprocess"]), wanted, wanted)  # own outputs
+    assert checkout_needed(job_of("x", ["y"]), {}, {})  # an upstream dvc.lock does not list
+    assert lock_outs(None, ["preprocess"]) == {}
