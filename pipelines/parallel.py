@@ -131,7 +131,7 @@ def run_parallel(plan: Plan, changed: set[str]) -> tuple[dict[str, PrefectFuture
     try:
         with run.here, _workers(plan, run.here) as runner:
             run.runner = runner
-            if changed:  # made while the first stages run in the main workspace
+            if changed and not plan.cluster:  # made while the first stages run in main
                 run.make_worktrees()
             run.loop()
     finally:
@@ -173,11 +173,9 @@ class _Run:
         self.worktrees: Future | None = None  # the workers' worktrees, once asked for
 
     def make_worktrees(self) -> Future:
-        """The workers' worktrees, made in a thread (none on a cluster): ask once, wait later."""
+        """The local workers' worktrees, made in a thread: ask once, wait later."""
         if self.worktrees is None:
-            plan = self.plan
-            slots = [] if plan.cluster else plan.slots
-            args = (plan.root, slots, self.commit, self.patch)
+            args = (self.plan.root, self.plan.slots, self.commit, self.patch)
             self.worktrees = self.making.submit(_make_worktrees, *args)
         return self.worktrees
 
@@ -215,9 +213,11 @@ class _Run:
                 if name not in self.changed and all(
                     self.outcomes[up] is Outcome.UP_TO_DATE for up in upstream
                 ):
-                    self._submit(name, unchanged_stage, {"stage": name}, None, self.here)
+                    self._submit(name, unchanged_stage, {"stage": name}, None)
                 else:
                     ready.append(name)
+        if not ready:
+            return
         rank = schedule.priorities(graph, self.history | self.measured)
         # alone: nothing else to run or restore, so it runs in the main workspace itself (no
         # worktree to fill, nothing to restore): the validate -> preprocess chain, compare
@@ -241,7 +241,8 @@ class _Run:
                 self._submit(name, task_, params, slot)
                 self.in_main.add(name)
                 continue
-            self.make_worktrees().result()  # made by now, or their WorkspaceError here
+            if not plan.cluster:
+                self.make_worktrees().result()  # made by now, or their WorkspaceError here
             upstream = list(graph.predecessors(name))
             job = _job(plan, name, upstream, self.commit, self.patch, slot)
             if plan.cluster and upstream:  # the DVC remote must hold its inputs
@@ -251,6 +252,7 @@ class _Run:
             self._submit(name, self.stage_task, params, slot, self.runner)
 
     def _submit(self, name: str, task_, params: dict, slot: int | None, runner=None) -> None:
+        """Submit a stage's task (to the thread pool here unless `runner`), holding `slot`."""
         runner = runner or self.here
         self.futures[name] = runner.submit(task_.with_options(task_run_name=name), params)
         self.running[self.futures[name]] = slot

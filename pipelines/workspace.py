@@ -240,7 +240,7 @@ def checkout_needed(job: Job, wanted: dict[str, list[str]], held: dict[str, list
 def lock_outs(lock: str | None, stages: list[str]) -> dict[str, list[str]]:
     """Each of these stages' outputs as a dvc.lock text lists them (path, hash, size), for the
     stages it has."""
-    entries = (yaml.safe_load(lock) or {}).get("stages") or {} if lock else {}
+    entries = ((yaml.safe_load(lock) or {}).get("stages") or {}) if lock else {}
     return {
         name: sorted(json.dumps(out, sort_keys=True) for out in entries[name].get("outs") or [])
         for name in stages
