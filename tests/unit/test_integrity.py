@@ -182,3 +182,14 @@ def test_snapshots_kept_before_digests_are_resumed_if_they_load(tmp_path, capsys
     keeper.path(4).write_bytes(b"\x00garbage")
     assert gan_run(tmp_path, 6, keeper).stats["resumed_from_step"] == 0
     assert "step 4 is damaged (it cannot be loaded)" in capsys.readouterr().out
+
+
+def test_the_source_fingerprint_skips_what_is_not_a_module_in_sys_modules(monkeypatch, tmp_path):
+    """Cython's compiled modules put a `CythonDotParallel` object, with no __name__, into
+    sys.modules (seen on a GPU machine's image): the resume hash must not trip over it."""
+    before = checkpoint.source_fingerprint()
+    monkeypatch.setitem(sys.modules, "cython.parallel", object())
+    assert checkpoint.source_fingerprint() == before
+    extra = tmp_path / "stage.py"
+    extra.write_text("print('stage')\n")
+    assert checkpoint.source_fingerprint(extra) != before  # a file it covers still counts

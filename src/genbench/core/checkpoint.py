@@ -102,10 +102,12 @@ def source_fingerprint(*extra_files: str | Path) -> str:
     Part of a run's resume hash: a checkpoint made by other code is never resumed, so editing a
     model or the engine retrains from scratch, as DVC's rerun of the stage promises.
     """
+    # by sys.modules' keys: not every value there is a module with a __name__ (Cython puts a
+    # `CythonDotParallel` object there)
     files = sorted(
         Path(m.__file__)
-        for m in list(sys.modules.values())
-        if m.__name__.startswith("genbench") and getattr(m, "__file__", None)
+        for name, m in list(sys.modules.items())
+        if name.startswith("genbench") and getattr(m, "__file__", None)
     )
     digest = hashlib.sha256()
     for path in [*files, *map(Path, extra_files)]:
