@@ -2,7 +2,8 @@
 
 No prefect here. One setting, `orchestration.workers` (`auto` or a number): each worker's torch
 threads are the cores divided among the workers (OMP_NUM_THREADS, which torch reads when it
-starts), and on a machine with CUDA devices each worker sees one of them (CUDA_VISIBLE_DEVICES).
+starts), and on a machine with CUDA devices each worker sees one of them (CUDA_VISIBLE_DEVICES),
+several workers sharing a device.
 
 Threads matter for the numbers, not only the speed: on CPU a float sum split over two threads
 is added in another order than on one, so a stage's outputs are bit-identical for the same
@@ -12,6 +13,14 @@ run to run at either).
 
 import os
 from dataclasses import dataclass
+
+# `auto` on a machine with CUDA devices: workers per device, each with at least GPU_THREADS cores.
+# Measured on one H200 with 16 cores (benchmarks/gpu_workers.py, docs/benchmarks.md): three
+# default GAN trainings took 73.5 s one after the other on one worker and 36.8 s on three
+# workers sharing the device (2.0x). These small networks leave most of a GPU idle; each
+# stage's time goes to its process's start, Python and kernel launches.
+PER_DEVICE = 3
+GPU_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,16 @@ def cuda_devices() -> int:
 def plan(workers: int | str, cores: int, gpus: int) -> list[Slot]:
     """The workers for `orchestration.workers`.
 
-    `auto`: one worker per CUDA device where there are any (each its own device), else one per
-    core (these small networks keep one thread busy: two processes of one thread each beat one
-    of two, issue 27). A number: that many. Threads: the cores shared out evenly, at least one.
-    With more workers than devices, devices are dealt round-robin.
+    `auto`: where there are CUDA devices, PER_DEVICE workers on each (fewer where the cores do
+    not give each GPU_THREADS, at least one per device); else one per core (these small networks
+    keep one thread busy: two processes of one thread each beat one of two, issue 27). A number:
+    that many. Threads: the cores shared out evenly, at least one. Devices are dealt
+    round-robin, so the workers on one device are as few as they can be.
     """
-    count = (gpus or cores) if workers == "auto" else int(workers)
+    if workers == "auto":
+        count = gpus * max(1, min(PER_DEVICE, cores // (gpus * GPU_THREADS))) if gpus else cores
+    else:
+        count = int(workers)
     if count < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     threads = max(1, cores // count)

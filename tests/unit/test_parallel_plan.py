@@ -16,7 +16,10 @@ GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     [
         ("auto", 2, 0, 2, 1, [None, None]),  # one per core, one thread each
         ("auto", 16, 0, 16, 1, [None] * 16),
-        ("auto", 16, 4, 4, 4, [0, 1, 2, 3]),  # one per device, the cores shared out
+        ("auto", 16, 4, 4, 4, [0, 1, 2, 3]),  # one per device: 4 cores each, no more
+        ("auto", 16, 1, 3, 5, [0, 0, 0]),  # three share a device (measured on an H200)
+        ("auto", 64, 8, 16, 4, [0, 1, 2, 3, 4, 5, 6, 7] * 2),  # two each: 4 cores apiece
+        ("auto", 2, 1, 1, 2, [0]),  # too few cores to share
         (3, 16, 0, 3, 5, [None] * 3),  # 16 // 3
         (8, 2, 0, 8, 1, [None] * 8),  # never below one thread
         (6, 12, 4, 6, 2, [0, 1, 2, 3, 0, 1]),  # more workers than devices: round-robin
@@ -39,7 +42,7 @@ def test_a_worker_sees_its_threads_and_only_its_device():
     }
     assert "CUDA_VISIBLE_DEVICES" not in Slot(0, 1).env()
     assert describe(plan("auto", 16, 2), 16) == (
-        "2 worker(s) × 8 torch thread(s) (16 cores, CUDA devices [0, 1])"
+        "4 worker(s) × 4 torch thread(s) (16 cores, CUDA devices [0, 1])"
     )
 
 

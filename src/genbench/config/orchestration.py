@@ -33,7 +33,8 @@ class OrchestrationParams(Section):
     the sweep defaults."""
 
     # Stages (and sweep points) at once, each in its own workspace, torch threads = cores /
-    # workers. `auto`: one per CUDA device, else one per core. 1: one at a time, in place.
+    # workers. `auto`: 3 per CUDA device (each at least 4 threads, at least 1 per device),
+    # else one per core (pipelines/workers.py). 1: one at a time, in place.
     workers: Literal["auto"] | int = "auto"
     # A Dask scheduler (`tcp://host:8786`): each stage runs on one of its workers, in that
     # worker's clone, with the DVC remote between them (docs/orchestration.md). None: here.
