@@ -9,12 +9,12 @@ seeds then run as `stages/train.py` processes from one queue, k at a time, each 
 worker's environment (OMP_NUM_THREADS, CUDA_VISIBLE_DEVICES). DVC and Prefect are left out:
 they add the same per-stage cost at every k.
 
-Prints the plan `orchestration.workers: auto` gives on this machine; per k the wall time, its
-ratio to the first k's, and the device each training reported; and which trainings' weights
-differ between worker counts. Expect some: the threads per worker change with the count, and on
-CPU threads change the digits; on CUDA two runs at the same settings already differ
-(docs/benchmarks.md). Needs the prepared data (`dvc repro preprocess`). Writes only under
---out (a temporary folder by default).
+Prints the plan `orchestration.workers: auto` gives on this machine; per round the wall time,
+its ratio to the first round's, and the device each training reported; and which trainings'
+weights differ from the first round's (`--workers 1,1` compares two runs at equal settings).
+Expect some: the threads per worker change with the count, and on CPU threads change the
+digits; on CUDA two runs at the same settings already differ (docs/benchmarks.md). Needs the
+prepared data (`dvc repro preprocess`). Writes only under --out (a temporary folder by default).
 """
 
 import argparse
@@ -45,7 +45,9 @@ def train(job: tuple[str, int], slots: queue.Queue, args, folder: Path) -> dict:
         env = {
             **os.environ,
             **slot.env(),
-            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+            ),
             "MLFLOW_TRACKING_URI": f"sqlite:///{folder / f'mlflow-{slot.index}.db'}",
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "HF_HUB_OFFLINE": "1",
@@ -78,7 +80,9 @@ def train(job: tuple[str, int], slots: queue.Queue, args, folder: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", default="1,3,9", help="worker counts, comma-separated")
+    parser.add_argument(
+        "--workers", default="1,3,9", help="worker counts, one round each (1,1: run to run)"
+    )
     parser.add_argument("--families", default="gan,vae,ddpm")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
@@ -93,39 +97,40 @@ def main() -> int:
     print(f"{cores} cores, {gpus} CUDA device(s); {len(jobs)} trainings; params {args.params}")
     print(f"orchestration.workers: auto -> {describe(plan('auto', cores, gpus), cores)}")
     out = args.out or Path(tempfile.mkdtemp(prefix="genbench-gpu-workers-"))
-    results: dict[int, list[dict]] = {}
-    walls: dict[int, float] = {}
-    for k in counts:
+    rounds: list[tuple[int, float, list[dict]]] = []  # (workers, wall, rows); a count may repeat
+    for index, k in enumerate(counts):
         slots: queue.Queue = queue.Queue()
-        for slot in plan(k, cores, gpus):
+        workers = plan(k, cores, gpus)
+        for slot in workers:
             slots.put(slot)
-        folder = out / f"workers-{k}"
+        folder = out / f"round-{index}-workers-{k}"
         folder.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=k) as pool:
-            results[k] = list(pool.map(lambda job, f=folder, s=slots: train(job, s, args, f), jobs))
-        walls[k] = time.perf_counter() - start
-        devices = sorted({r["device"] for r in results[k]})
-        mean = sum(r["seconds"] for r in results[k]) / len(jobs)
+            rows = list(pool.map(lambda job, f=folder, s=slots: train(job, s, args, f), jobs))
+        wall = time.perf_counter() - start
+        rounds.append((k, wall, rows))
+        devices = sorted({r["device"] for r in rows})
+        mean = sum(r["seconds"] for r in rows) / len(jobs)
         print(
-            f"workers {k} ({describe(plan(k, cores, gpus), cores)}): {walls[k]:.1f} s wall, "
-            f"{walls[counts[0]] / walls[k]:.2f}x the speed of workers {counts[0]}; "
+            f"workers {k} ({describe(workers, cores)}): {wall:.1f} s wall, "
+            f"{rounds[0][1] / wall:.2f}x the speed of workers {counts[0]}; "
             f"{mean:.1f} s a training; devices {devices}",
             flush=True,
         )
-        for row in results[k]:
+        for row in rows:
             print(f"  {row['stage']}: {row['seconds']:.1f} s on worker {row['worker']}")
-    first = {r["stage"]: r["sha256"] for r in results[counts[0]]}
+    first = {r["stage"]: r["sha256"] for r in rounds[0][2]}
     differ = sorted(
-        f"{r['stage']} (workers {k})"
-        for k in counts[1:]
-        for r in results[k]
+        f"{r['stage']} (round {index + 1}, workers {k})"
+        for index, (k, _, rows) in enumerate(rounds[1:], start=1)
+        for r in rows
         if r["sha256"] != first[r["stage"]]
     )
     print(
-        "weights equal at every worker count"
+        "weights equal in every round"
         if not differ
-        else f"weights differ from workers {counts[0]}: {', '.join(differ)}; {WHY_DIFFER}"
+        else f"weights differ from round 1: {', '.join(differ)}; {WHY_DIFFER}"
     )
     print(f"models in {out}")
     return 0
